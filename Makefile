@@ -1,0 +1,96 @@
+# byokwatch build. Every dependency comes through pkg-config; `make deps`
+# installs missing Debian packages and every main target runs it first.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+WERROR  ?= -Werror
+SAN     ?=
+
+PKGS      := rocksdb jansson libcurl libevent libcrypto
+TEST_PKGS := cmocka
+BENCH_PKGS := sqlite3
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -g -O2 \
+	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 $(WERROR) $(SAN) \
+	-DBW_VERSION='"$(VERSION)"' -DBW_GIT_REV='"$(GIT_REV)"'
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+
+LIB_SRC := $(wildcard common/*.c storage/*.c analyzers/*.c alerts/*.c report/*.c) \
+	$(filter-out collector/main.c,$(wildcard collector/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB     := $(BUILD)/libbyokwatch.a
+BIN     := $(BUILD)/byokwatch
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BUILD)/bench_store
+
+.PHONY: all deps test asan bench demo install clean lint format check-format
+
+all: deps
+	@$(MAKE) --no-print-directory $(BIN)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/obj/collector/main.o $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP -o $@ $< $(LIB) \
+		$(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS)) $(LDFLAGS)
+
+$(BENCH_BIN): tests/bench/bench_store.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
+		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
+
+test: deps
+	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN)
+	@BW_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(TEST_BIN)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		CFLAGS="-O1" build/asan/byokwatch $(TEST_SRC:tests/%.c=build/asan/tests/%)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		BW_BIN=$(abspath build/asan/byokwatch) \
+		scripts/run-tests.sh $(TEST_SRC:tests/%.c=build/asan/tests/%)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BIN)
+	$(BENCH_BIN) $(BENCH_ARGS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/byokwatch
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/byokwatch
+	install -m 0644 conf/byokwatch.example.json $(DESTDIR)$(PREFIX)/share/byokwatch/
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --std=c11 -I common $(LIB_SRC) collector/main.c
+	clang-tidy --quiet $(LIB_SRC) collector/main.c -- $(CFLAGS_BASE) $(PKG_CFLAGS)
+
+format:
+	clang-format -i $(LIB_SRC) collector/main.c $(wildcard */*.h tests/*.c tests/*.h tests/bench/*.c)
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/collector/main.d $(TEST_BIN:=.d)

@@ -1,0 +1,453 @@
+/*
+ * byokwatch's command line: a table of commands, each with its own option
+ * parser and --help. Only commands that work are in the table. Exit codes:
+ * 0 success, 1 runtime failure, 2 usage or configuration error.
+ */
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/log.h"
+#include "../common/timeutil.h"
+#include "../storage/ts.h"
+#include "config.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+struct command {
+    const char *name;
+    const char *summary;
+    const char *usage;
+    int (*run)(int argc, char **argv);
+};
+
+static const struct command *find_command(const char *name);
+
+__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt,
+                                                              ...)
+{
+    va_list ap;
+    fprintf(stderr, "byokwatch %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'byokwatch %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+static void print_help(const struct command *c, FILE *out)
+{
+    fprintf(out, "Usage: byokwatch %s\n\n%s\n", c->usage, c->summary);
+}
+
+/* ---- version ---- */
+
+static int cmd_version(int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            print_help(find_command("version"), stdout);
+            return 0;
+        }
+        return EXIT_USAGE;
+    }
+    printf("byokwatch %s (git %s)\n", BW_VERSION, BW_GIT_REV);
+    printf("jansson %s, %s, libevent %s, %s, store schema %d\n", JANSSON_VERSION,
+           curl_version(), event_get_version(), OpenSSL_version(OPENSSL_VERSION),
+           TS_SCHEMA_VERSION);
+    return 0;
+}
+
+/* ---- check-config ---- */
+
+static int load_config(const char *cmd, const char *path, struct config **cfg)
+{
+    char err[1024];
+    if (!path)
+        return usage_error(cmd, "%s", "--config FILE is required");
+    if (cfg_load(path, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch: %s\n", err);
+        return EXIT_USAGE;
+    }
+    log_set_level((*cfg)->log_level);
+    return 0;
+}
+
+static int cmd_check_config(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'}, {0}};
+    const char *path = NULL;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 'h': print_help(find_command("check-config"), stdout); return 0;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return usage_error("check-config", "unexpected argument '%s'", argv[optind]);
+    struct config *cfg = NULL;
+    int rc = load_config("check-config", path, &cfg);
+    if (rc != 0)
+        return rc;
+    cfg_print_summary(cfg, stdout);
+    printf("config OK\n");
+    cfg_free(cfg);
+    return 0;
+}
+
+/* ---- query ---- */
+
+enum fmt { FMT_TABLE, FMT_JSON, FMT_CSV };
+
+#define MAX_LABELS 16
+
+/* Splits "a,b,c" in place into parts; returns the count or -1 when too many/empty. */
+static int split_list(char *s, char **parts, int max)
+{
+    int n = 0;
+    char *p = s;
+    while (p && *p) {
+        if (n == max)
+            return -1;
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (!*p)
+            return -1;
+        parts[n++] = p;
+        p = comma ? comma + 1 : NULL;
+    }
+    return n;
+}
+
+static json_t *number_json(double v)
+{
+    if (isfinite(v) && v == floor(v) && fabs(v) < 9.0e15)
+        return json_integer((json_int_t)v);
+    return json_real(v);
+}
+
+static void print_value(FILE *out, double v)
+{
+    if (isfinite(v) && v == floor(v) && fabs(v) < 9.0e15)
+        fprintf(out, "%.0f", v);
+    else
+        fprintf(out, "%.15g", v);
+}
+
+/* Writes a CSV field, quoted when it holds a comma, quote or newline. */
+static void csv_field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\n\r")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static const char *group_label(const struct ts_agg_group *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_labels; i++) {
+        if (strcmp(g->labels[i].name, name) == 0)
+            return g->labels[i].value;
+    }
+    return "";
+}
+
+static int print_query(const struct ts_agg_result *r, const char *metric, const char *step,
+                       char **group_by, int n_group, enum fmt f)
+{
+    char ts[32];
+    if (f == FMT_JSON) {
+        json_t *root = json_pack("{s:s, s:s, s:[]}", "metric", metric, "step", step, "series");
+        json_t *series = json_object_get(root, "series");
+        for (size_t i = 0; i < r->n_groups; i++) {
+            const struct ts_agg_group *g = &r->groups[i];
+            json_t *labels = json_object(), *pts = json_array();
+            for (size_t l = 0; l < g->n_labels; l++)
+                json_object_set_new(labels, g->labels[l].name, json_string(g->labels[l].value));
+            for (size_t p = 0; p < g->n_points; p++)
+                json_array_append_new(pts, json_pack("[I, o]", (json_int_t)g->times[p],
+                                                      number_json(g->values[p])));
+            json_array_append_new(series, json_pack("{s:o, s:o}", "labels", labels, "points", pts));
+        }
+        if (r->n_groups == 0 && n_group == 0)
+            json_array_append_new(series, json_pack("{s:{}, s:[]}", "labels", "points"));
+        int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+        fputc('\n', stdout);
+        json_decref(root);
+        return rc == 0 ? 0 : EXIT_RUNTIME;
+    }
+    if (f == FMT_CSV) {
+        fputs("time", stdout);
+        for (int l = 0; l < n_group; l++) {
+            fputc(',', stdout);
+            csv_field(stdout, group_by[l]);
+        }
+        printf(",%s\n", metric);
+        for (size_t i = 0; i < r->n_groups; i++) {
+            const struct ts_agg_group *g = &r->groups[i];
+            for (size_t p = 0; p < g->n_points; p++) {
+                fputs(tu_format_time(g->times[p], ts, sizeof ts), stdout);
+                for (int l = 0; l < n_group; l++) {
+                    fputc(',', stdout);
+                    csv_field(stdout, group_label(g, group_by[l]));
+                }
+                fputc(',', stdout);
+                print_value(stdout, g->values[p]);
+                fputc('\n', stdout);
+            }
+        }
+        return 0;
+    }
+    /* table: one block per group, aligned columns */
+    int width[MAX_LABELS];
+    for (int l = 0; l < n_group; l++) {
+        width[l] = (int)strlen(group_by[l]);
+        for (size_t i = 0; i < r->n_groups; i++) {
+            int w = (int)strlen(group_label(&r->groups[i], group_by[l]));
+            if (w > width[l])
+                width[l] = w;
+        }
+    }
+    printf("%-20s", "TIME");
+    for (int l = 0; l < n_group; l++)
+        printf("  %-*s", width[l], group_by[l]);
+    printf("  %s\n", metric);
+    size_t rows = 0;
+    for (size_t i = 0; i < r->n_groups; i++) {
+        const struct ts_agg_group *g = &r->groups[i];
+        for (size_t p = 0; p < g->n_points; p++, rows++) {
+            printf("%-20s", tu_format_time(g->times[p], ts, sizeof ts));
+            for (int l = 0; l < n_group; l++)
+                printf("  %-*s", width[l], group_label(g, group_by[l]));
+            printf("  ");
+            print_value(stdout, g->values[p]);
+            printf("\n");
+        }
+    }
+    if (rows == 0)
+        printf("(no data)\n");
+    return 0;
+}
+
+static int parse_time_opt(const char *cmd, const char *name, const char *arg, int64_t *out)
+{
+    if (tu_parse_time(arg, out) != 0) {
+        fprintf(stderr,
+                "byokwatch %s: %s: bad time \"%s\" (use RFC 3339 like 2026-11-20T13:00:00Z "
+                "or a date like 2026-11-20)\n",
+                cmd, name, arg);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_query(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"metric", required_argument, NULL, 'm'},
+                                         {"provider", required_argument, NULL, 'p'},
+                                         {"match", required_argument, NULL, 'M'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"group-by", required_argument, NULL, 'g'},
+                                         {"step", required_argument, NULL, 's'},
+                                         {"format", required_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = NULL, *metric = NULL, *provider = NULL, *step_s = "1h";
+    char *match_s = NULL, *group_s = NULL;
+    int64_t from = 0, to = 0, now = (int64_t)time(NULL);
+    int have_from = 0, have_to = 0;
+    enum fmt f = FMT_TABLE;
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:m:p:M:f:t:n:g:s:F:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 'm': metric = optarg; break;
+        case 'p': provider = optarg; break;
+        case 'M': match_s = optarg; break;
+        case 'g': group_s = optarg; break;
+        case 's': step_s = optarg; break;
+        case 'f':
+            if ((rc = parse_time_opt("query", "--from", optarg, &from)) != 0)
+                return rc;
+            have_from = 1;
+            break;
+        case 't':
+            if ((rc = parse_time_opt("query", "--to", optarg, &to)) != 0)
+                return rc;
+            have_to = 1;
+            break;
+        case 'n':
+            if ((rc = parse_time_opt("query", "--now", optarg, &now)) != 0)
+                return rc;
+            break;
+        case 'F':
+            if (strcmp(optarg, "table") == 0)
+                f = FMT_TABLE;
+            else if (strcmp(optarg, "json") == 0)
+                f = FMT_JSON;
+            else if (strcmp(optarg, "csv") == 0)
+                f = FMT_CSV;
+            else
+                return usage_error("query", "--format must be table, json or csv, not '%s'",
+                                   optarg);
+            break;
+        case 'h': print_help(find_command("query"), stdout); return 0;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return usage_error("query", "unexpected argument '%s'", argv[optind]);
+    if (!metric)
+        return usage_error("query", "%s", "--metric NAME is required");
+    int64_t step;
+    if (strcmp(step_s, "1h") == 0)
+        step = TU_HOUR;
+    else if (strcmp(step_s, "1d") == 0)
+        step = TU_DAY;
+    else
+        return usage_error("query", "--step must be 1h or 1d, not '%s'", step_s);
+    if (!have_to)
+        to = tu_floor(now, step) + step;
+    if (!have_from)
+        from = to - 7 * TU_DAY;
+    if (to <= from)
+        return usage_error("query", "%s", "--from must be before --to");
+
+    char *group_by[MAX_LABELS], *match_parts[MAX_LABELS];
+    int n_group = 0, n_match_parts = 0;
+    if (group_s && (n_group = split_list(group_s, group_by, MAX_LABELS)) < 0)
+        return usage_error("query", "bad --group-by list '%s'", group_s);
+    if (match_s && (n_match_parts = split_list(match_s, match_parts, MAX_LABELS - 1)) < 0)
+        return usage_error("query", "bad --match list '%s'", match_s);
+    struct ts_label match[MAX_LABELS];
+    size_t n_match = 0;
+    for (int i = 0; i < n_match_parts; i++) {
+        char *eq = strchr(match_parts[i], '=');
+        if (!eq || eq == match_parts[i])
+            return usage_error("query", "--match wants LABEL=VALUE, got '%s'", match_parts[i]);
+        *eq = '\0';
+        match[n_match++] = (struct ts_label){match_parts[i], eq + 1};
+    }
+    if (provider)
+        match[n_match++] = (struct ts_label){"provider", provider};
+
+    struct config *cfg = NULL;
+    if ((rc = load_config("query", path, &cfg)) != 0)
+        return rc;
+    struct ts_store *st = NULL;
+    struct ts_options so = {.read_only = 1, .retention = cfg->retention};
+    char err[1024];
+    int orc = ts_open(cfg->data_dir, &so, &st, err, sizeof err);
+    if (orc != 0) {
+        fprintf(stderr, "byokwatch query: %s\n", err);
+        cfg_free(cfg);
+        return EXIT_RUNTIME;
+    }
+    struct ts_agg_query q = {.metric = metric,
+                             .match = match,
+                             .n_match = n_match,
+                             .group_by = (const char *const *)group_by,
+                             .n_group_by = (size_t)n_group,
+                             .from = from,
+                             .to = to,
+                             .step = step};
+    struct ts_agg_result res;
+    rc = 0;
+    if (ts_aggregate(st, &q, &res, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch query: %s\n", err);
+        rc = EXIT_RUNTIME;
+    } else {
+        rc = print_query(&res, metric, step_s, group_by, n_group, f);
+        ts_agg_free(&res);
+    }
+    ts_close(st);
+    cfg_free(cfg);
+    return rc;
+}
+
+/* ---- dispatch ---- */
+
+static const struct command commands[] = {
+    {"check-config", "Validate the configuration and print a summary (never a secret).",
+     "check-config --config FILE", cmd_check_config},
+    {"query",
+     "Sum a metric over the stored series matching the filters, per step and group.\n"
+     "--from is inclusive, --to exclusive (defaults: the 7 days up to --now).\n"
+     "--match LABEL=VALUE[,...] narrows by any label; --provider P is --match provider=P.",
+     "query --config FILE --metric NAME [--provider P] [--match LABEL=VALUE[,...]]\n"
+     "                 [--from TIME] [--to TIME] [--now TIME] [--group-by LABEL[,LABEL...]]\n"
+     "                 [--step 1h|1d] [--format table|json|csv]",
+     cmd_query},
+    {"version", "Print the version of byokwatch and its libraries.", "version", cmd_version},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+static void main_help(FILE *out)
+{
+    fprintf(out, "Usage: byokwatch COMMAND [OPTIONS]\n\n"
+                 "Watches AI provider usage, cost and keys through their admin APIs.\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  byokwatch %s\n", commands[i].usage);
+    fprintf(out, "\nTIME is RFC 3339 (2026-11-20T13:00:00Z) or a date (2026-11-20, 00:00 UTC).\n"
+                 "Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.\n"
+                 "Run 'byokwatch COMMAND --help' for one command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        main_help(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        main_help(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(1, argv);
+    const struct command *c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "byokwatch: unknown command '%s'\n", argv[1]);
+        main_help(stderr);
+        return EXIT_USAGE;
+    }
+    return c->run(argc - 1, argv + 1);
+}
