@@ -31,6 +31,8 @@ BIN     := $(BUILD)/byokwatch
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/bench_store
+SIM_SRC  := $(wildcard tests/sim/*.c)
+SIM_BIN  := $(BUILD)/bw-sim
 
 .PHONY: all deps test asan bench demo install clean lint format check-format
 
@@ -56,21 +58,25 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS)) $(LDFLAGS)
 
+$(SIM_BIN): $(SIM_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
 $(BENCH_BIN): tests/bench/bench_store.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
 
 test: deps
-	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN)
-	@BW_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN) $(if $(SIM_SRC),$(SIM_BIN))
+	@BW_BIN=$(abspath $(BIN)) BW_SIM=$(abspath $(SIM_BIN)) scripts/run-tests.sh $(TEST_BIN)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-		CFLAGS="-O1" build/asan/byokwatch $(TEST_SRC:tests/%.c=build/asan/tests/%)
+		CFLAGS="-O1" build/asan/byokwatch $(TEST_SRC:tests/%.c=build/asan/tests/%) \
+		$(if $(SIM_SRC),build/asan/bw-sim)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		BW_BIN=$(abspath build/asan/byokwatch) \
+		BW_BIN=$(abspath build/asan/byokwatch) BW_SIM=$(abspath build/asan/bw-sim) \
 		scripts/run-tests.sh $(TEST_SRC:tests/%.c=build/asan/tests/%)
 
 bench: deps
@@ -93,4 +99,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/obj/collector/main.d $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(SIM_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/collector/main.d $(TEST_BIN:=.d)

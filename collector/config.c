@@ -1354,30 +1354,43 @@ static int check_num(struct lctx *c, const struct key *k, json_t *v, const char 
     return k->check ? k->check(c, v, path) : 0;
 }
 
+/* K_STRS / K_NUMS; F_UNIQUE applies to strings (kept in a set: lists may be long). */
 static int check_array(struct lctx *c, const struct key *k, json_t *v, const char *path)
 {
     char ep[CFG_PATH_MAX], q[128];
     size_t i;
-    json_t *el;
+    json_t *el, *seen = NULL;
+    int rc = -1;
     if (!json_is_array(v))
         return type_err(c, path, k->kind == K_NUMS ? "an array of numbers" : "an array of strings",
                         v);
     if ((k->flags & F_NONEMPTY) && json_array_size(v) == 0)
         return fail(c, path, "must not be empty");
+    if ((k->flags & F_UNIQUE) && !(seen = json_object()))
+        return oom(c);
     json_array_foreach(v, i, el)
     {
         if (mkpath_index(c, ep, path, i) < 0)
-            return -1;
+            goto out;
         if ((k->kind == K_NUMS ? check_num(c, k, el, ep) : check_str(c, k, el, ep)) < 0)
-            return -1;
-        if (!(k->flags & F_UNIQUE))
+            goto out;
+        if (!seen || !json_is_string(el))
             continue;
-        for (size_t j = 0; j < i; j++)
-            if (json_equal(json_array_get(v, j), el))
-                return fail(c, ep, "duplicate entry %s (also at index %zu)",
-                            json_is_string(el) ? qstr(json_string_value(el), q, sizeof q) : "", j);
+        json_t *prev = json_object_get(seen, json_string_value(el));
+        if (prev) {
+            fail(c, ep, "duplicate entry %s (also at index %" JSON_INTEGER_FORMAT ")",
+                 qstr(json_string_value(el), q, sizeof q), json_integer_value(prev));
+            goto out;
+        }
+        if (json_object_set_new(seen, json_string_value(el), json_integer((json_int_t)i)) < 0) {
+            oom(c);
+            goto out;
+        }
     }
-    return 0;
+    rc = 0;
+out:
+    json_decref(seen);
+    return rc;
 }
 
 static int check_secret_env(struct lctx *c, const struct key *k, json_t *v, const char *path)

@@ -173,11 +173,17 @@ static int record(struct scanner *sc, int kl, int kc, int vl, int vc)
         p->v = nv;
         p->cap = ncap;
     }
+    struct jpos_entry *e = &p->v[p->n];
     char *copy = malloc(sc->plen + 1);
     if (!copy)
         return -1;
     memcpy(copy, sc->path, sc->plen + 1);
-    p->v[p->n++] = (struct jpos_entry){copy, kl, kc, vl, vc};
+    e->path = copy;
+    e->key_line = kl;
+    e->key_col = kc;
+    e->val_line = vl;
+    e->val_col = vc;
+    p->n++;
     return 0;
 }
 

@@ -93,10 +93,11 @@ static void vlog(enum log_level level, const char *event, const char *fmt, va_li
                      now.tv_nsec / 1000000, level_names[level], event);
     if (n < 0)
         return;
-    if ((size_t)n < sizeof line && fmt && fmt[0]) {
-        line[n++] = ' ';
-        line[n] = '\0';
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    if ((size_t)n + 1 < sizeof line && fmt && fmt[0]) {
+        line[n] = ' ';
+        vsnprintf(line + n + 1, sizeof line - (size_t)n - 1, fmt, ap);
+        if (line[n + 1] == '\0')
+            line[n] = '\0';
     }
     fprintf(out, "%s\n", line);
     fflush(out);

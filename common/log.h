@@ -57,7 +57,7 @@ void log_release(struct log_complaint *c, const char *event, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 
 /*
- * Returns a display form of a secret: "…" plus its last four characters
+ * Returns a display form of a secret: "..." plus its last four characters
  * when it is at least 12 characters long, else "****". Writes into buf.
  */
 const char *log_secret_tail(const char *secret, char *buf, size_t len);

@@ -38,6 +38,9 @@ static const char *const cf_names[CF_COUNT] = {
     "default", "series", "points", "rollup_1d", "events", "meta", "alerts", "outbox"};
 
 #define KEY_LEN 16
+#define TS_MAX_RANGE_STEPS 200000LL
+#define TS_MAX_TIME (1LL << 40) /* about 34,000 years either side of 1970 */
+#define EVENT_UID_PREFIX "_ts/ev/"
 #define MAGIC "byokwatch-ts"
 
 struct series_rec {
@@ -516,8 +519,11 @@ static int check_families(struct ts_store *st, char *err, size_t errlen)
     char *rerr = NULL;
     size_t n = 0;
     char **names = rocksdb_list_column_families(st->dbopts, st->dir, &n, &rerr);
-    if (rerr)
+    if (rerr) {
+        if (names)
+            rocksdb_list_column_families_destroy(names, n);
         return rdb_fail(st, rerr, "reading store", err, errlen);
+    }
     int ok = n == CF_COUNT;
     for (size_t i = 0; ok && i < CF_COUNT; i++) {
         int found = 0;
@@ -581,12 +587,26 @@ static int meta_get(struct ts_store *st, const char *key, char **val, size_t *vl
     return ts_get(st, TS_META, key, strlen(key), val, vlen, err, errlen);
 }
 
+/* True when no family holds a key: a creation interrupted before the marker was written. */
+static int all_families_empty(struct ts_store *st)
+{
+    for (int i = 0; i < CF_COUNT; i++) {
+        rocksdb_iterator_t *it = rocksdb_create_iterator_cf(st->db, st->ropts, st->cf[i]);
+        rocksdb_iter_seek_to_first(it);
+        int valid = rocksdb_iter_valid(it);
+        rocksdb_iter_destroy(it);
+        if (valid)
+            return 0;
+    }
+    return 1;
+}
+
 static int init_meta(struct ts_store *st, int fresh, char *err, size_t errlen)
 {
     char *v = NULL;
     size_t vl = 0;
     int rc = meta_get(st, "magic", &v, &vl, err, errlen);
-    if (rc == -TS_ENOTFOUND && fresh && !st->read_only) {
+    if (rc == -TS_ENOTFOUND && !st->read_only && (fresh || all_families_empty(st))) {
         char ver[16];
         snprintf(ver, sizeof ver, "%d", TS_SCHEMA_VERSION);
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -1165,7 +1185,7 @@ static int add_events(struct ts_store *st, struct ts_batch *b, rocksdb_writebatc
         char ukey[1024];
         size_t ul = 0;
         if (e->uid) {
-            int w = snprintf(ukey, sizeof ukey, "e/%s", e->uid);
+            int w = snprintf(ukey, sizeof ukey, EVENT_UID_PREFIX "%s", e->uid);
             if (w < 0 || (size_t)w >= sizeof ukey) {
                 snprintf(err, errlen, "event uid too long");
                 rc = -TS_EINVAL;
@@ -1436,12 +1456,18 @@ int ts_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_ag
                  char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (!q->metric || q->step <= 0 || q->step % TU_HOUR != 0) {
-        snprintf(err, errlen, "aggregate needs a metric and a step that is a multiple of 1h");
+    if (!q->metric || (q->step != TU_HOUR && q->step != TU_DAY)) {
+        snprintf(err, errlen, "aggregate needs a metric and a step of 1h or 1d");
         return -TS_EINVAL;
     }
     if (q->to <= q->from)
         return 0;
+    if (q->from < -TS_MAX_TIME || q->to > TS_MAX_TIME ||
+        (q->to - q->from) / q->step >= TS_MAX_RANGE_STEPS) {
+        snprintf(err, errlen, "time range too wide: at most %lld steps of %s", TS_MAX_RANGE_STEPS,
+                 q->step == TU_DAY ? "1d" : "1h");
+        return -TS_EINVAL;
+    }
     int64_t base = tu_floor(q->from, q->step);
     size_t n_steps = (size_t)((q->to - base + q->step - 1) / q->step);
     int use_rollup = q->step == TU_DAY && q->from % TU_DAY == 0 && q->to % TU_DAY == 0;
@@ -1503,7 +1529,8 @@ int ts_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_ag
         groups_free(groups, n_groups);
         return rc;
     }
-    qsort(groups, n_groups, sizeof *groups, group_cmp);
+    if (n_groups > 1)
+        qsort(groups, n_groups, sizeof *groups, group_cmp);
     out->groups = calloc(n_groups ? n_groups : 1, sizeof *out->groups);
     if (!out->groups) {
         groups_free(groups, n_groups);
@@ -1645,8 +1672,10 @@ int ts_scan(struct ts_store *st, enum ts_family fam, const void *prefix, size_t 
         snprintf(err, errlen, "scan prefix too long");
         return -TS_EINVAL;
     }
-    memcpy(lo, prefix, plen);
-    memcpy(hi, prefix, plen);
+    if (plen > 0) {
+        memcpy(lo, prefix, plen);
+        memcpy(hi, prefix, plen);
+    }
     size_t hlen = plen;
     while (hlen > 0 && hi[hlen - 1] == 0xff)
         hlen--;

@@ -71,7 +71,10 @@ struct ts_event {
     uint64_t seq;         /* set by the store on read */
 };
 
-/* Key-value families open to other modules. */
+/*
+ * Key-value families open to other modules. Reserved in TS_META: the keys
+ * "magic", "schema_version", "event_seq" and every key starting "_ts/".
+ */
 enum ts_family { TS_META = 0, TS_ALERTS = 1, TS_OUTBOX = 2 };
 
 /*

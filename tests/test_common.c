@@ -621,8 +621,8 @@ static void test_format_duration(void **state)
     assert_string_equal(tu_format_duration(14 * 86400, buf, sizeof buf), "2w");
     assert_string_equal(tu_format_duration(0, buf, sizeof buf), "0s");
     /* Every formatted value parses back to itself. */
-    static const int64_t vals[] = {1, 59, 60, 61, 3599, 3600, 5400, 86399, 86400, 90000,
-                                   604800, 694861, 31536000};
+    static const int64_t vals[] = {1,     59,    60,    61,     3599,   3600,    5400,
+                                   86399, 86400, 90000, 604800, 694861, 31536000};
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
         int64_t back = 0;
         tu_format_duration(vals[i], buf, sizeof buf);
