@@ -288,7 +288,7 @@ int ts_canonical_key(const char *metric, const struct ts_label *labels, size_t n
 {
     if (!valid_name(metric, 1) || len == 0)
         return -TS_EINVAL;
-    struct ts_label sorted[64];
+    struct ts_label sorted[64] = {{0}};
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         if (!valid_name(labels[i].name, 0))
