@@ -79,6 +79,10 @@ asan: deps
 		BW_BIN=$(abspath build/asan/byokwatch) BW_SIM=$(abspath build/asan/bw-sim) \
 		scripts/run-tests.sh $(TEST_SRC:tests/%.c=build/asan/tests/%)
 
+demo: deps
+	@$(MAKE) --no-print-directory $(BIN) $(SIM_BIN)
+	@scripts/demo.sh
+
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN)
 	$(BENCH_BIN) $(BENCH_ARGS)

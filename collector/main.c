@@ -19,6 +19,7 @@
 #include "../common/timeutil.h"
 #include "../storage/ts.h"
 #include "config.h"
+#include "daemon.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -393,9 +394,49 @@ static int cmd_query(int argc, char **argv)
     return rc;
 }
 
+/* ---- run ---- */
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"once", no_argument, NULL, 'o'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = NULL;
+    int once = 0, ch, rc;
+    int64_t now = 0;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:on:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 'o': once = 1; break;
+        case 'n':
+            if ((rc = parse_time_opt("run", "--now", optarg, &now)) != 0)
+                return rc;
+            break;
+        case 'h': print_help(find_command("run"), stdout); return 0;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return usage_error("run", "unexpected argument '%s'", argv[optind]);
+    struct config *cfg = NULL;
+    if ((rc = load_config("run", path, &cfg)) != 0)
+        return rc;
+    struct col_run_opts ro = {.config_path = path, .cfg = cfg, .once = once, .now = now};
+    return col_run(&ro);
+}
+
 /* ---- dispatch ---- */
 
 static const struct command commands[] = {
+    {"run",
+     "Poll every configured provider's admin API and store what it reports. Runs until\n"
+     "SIGTERM/SIGINT (SIGHUP reloads the configuration). With --once: one full cycle of\n"
+     "every source (including any backfill still due), then exit 0 when every source\n"
+     "succeeded, 1 otherwise. --now pins the clock (backtests, demos, tests).",
+     "run --config FILE [--once] [--now TIME]", cmd_run},
     {"check-config", "Validate the configuration and print a summary (never a secret).",
      "check-config --config FILE", cmd_check_config},
     {"query",

@@ -1,0 +1,1112 @@
+/*
+ * The collector's scheduler and job machine (see daemon.h). A source's
+ * cycle starts one job per endpoint; per-project listings wait for the
+ * project listings of the same cycle. A job walks its units (a time
+ * window, an audit-log catch-up, one listing), follows pages to the end,
+ * and commits each complete unit with its cursor in one store batch. A
+ * page that fails to parse fails its job for this cycle: nothing of that
+ * unit is stored and its cursor stays. 429/5xx/transport errors are
+ * retried with capped, jittered backoff; 401/403 fail the source's cycle
+ * and record an auth-failure event for the collector's own key.
+ */
+#include "daemon.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/strmap.h"
+#include "../common/timeutil.h"
+#include "../storage/ts.h"
+#include "estimate.h"
+#include "http.h"
+#include "poller.h"
+#include "prices.h"
+
+#define MAX_ATTEMPTS 6          /* tries of one page within a cycle */
+#define RETRY_BASE_MS 500
+#define RETRY_CAP_MS 30000
+#define FAIL_BACKOFF_BASE 30    /* seconds after the first failed cycle */
+#define FAIL_BACKOFF_CAP 3600
+#define SHUTDOWN_GRACE_S 5
+#define SETTLE_DAYS 1           /* a day is closed one day after it ends */
+
+struct daemon;
+struct source;
+
+enum job_state { J_IDLE, J_WAITING, J_RUNNING, J_DONE };
+
+struct job {
+    struct source *src;
+    const struct col_endpoint *ep;
+    enum job_state state;
+    int failed;
+    int64_t win_start, win_end;   /* BUCKETS: current window */
+    int64_t log_start;            /* LOG: earliest time of this catch-up */
+    size_t project_idx;           /* per-project listings */
+    char *page;                   /* cursor of the page being fetched */
+    char *prev_page;
+    struct col_out acc;           /* the current unit's pages */
+    int pages;                    /* pages fetched this cycle */
+    int attempts;                 /* tries of the current page */
+    long http_id;
+    struct event *retry_timer;
+};
+
+struct source {
+    struct daemon *d;
+    const struct cfg_provider *cfg;
+    const struct col_poller_ops *ops;
+    char *key;                    /* the admin key; never logged */
+    struct event *timer;
+    struct job *jobs;
+    size_t n_jobs;
+    size_t running;               /* jobs not yet done this cycle */
+    int in_cycle;
+    int cycle_failed;
+    int auth_failed;
+    int failures;                 /* consecutive failed cycles */
+    int cycles;
+    char **projects;              /* project/workspace ids listed this cycle */
+    size_t n_projects, cap_projects;
+    size_t samples, events, units;
+    char reason[256];             /* first failure of the cycle */
+    struct log_complaint complaint;
+};
+
+struct daemon {
+    struct event_base *base;
+    struct col_http *http;
+    struct ts_store *st;
+    struct config *cfg;
+    const char *config_path;
+    struct col_prices *prices;
+    struct source *sources;
+    size_t n_sources;
+    int once;
+    int64_t pinned_now;
+    int64_t wall_start;
+    int stopping;
+    int exit_code;
+    size_t sources_done;          /* once mode */
+    struct config *pending_cfg;   /* SIGHUP reload waiting for cycles to end */
+    struct event *sig_term, *sig_int, *sig_hup, *grace;
+    unsigned int rng;
+};
+
+static void job_issue(struct job *j);
+static void job_next_unit(struct job *j);
+static void source_cycle_start(struct source *s);
+
+/* ---- small helpers ---- */
+
+static int64_t now_of(const struct daemon *d)
+{
+    if (d->pinned_now == 0)
+        return (int64_t)time(NULL);
+    if (d->once)
+        return d->pinned_now;
+    return d->pinned_now + ((int64_t)time(NULL) - d->wall_start);
+}
+
+static double rnd(struct daemon *d)
+{
+    d->rng = d->rng * 1103515245u + 12345u;
+    return (double)((d->rng >> 8) & 0xffffff) / (double)0x1000000;
+}
+
+int col_cursor_key(const char *source, const char *endpoint, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "cursor/%s/%s", source, endpoint);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int meta_get_i64(struct daemon *d, const char *key, int64_t *out)
+{
+    char *v = NULL, err[256];
+    size_t vl;
+    if (ts_get(d->st, TS_META, key, strlen(key), &v, &vl, err, sizeof err) != 0)
+        return -1;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    int ok = errno == 0 && end != v && *end == '\0';
+    free(v);
+    if (!ok)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static void put_i64(struct ts_batch *b, const char *key, int64_t v)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+    ts_batch_put(b, TS_META, key, strlen(key), num, (size_t)n);
+}
+
+static void fail_reason(struct source *s, const char *ep, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void fail_reason(struct source *s, const char *ep, const char *fmt, ...)
+{
+    s->cycle_failed = 1;
+    if (s->reason[0])
+        return;
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(s->reason, sizeof s->reason, "%s: %s", ep, msg);
+}
+
+/* Parses Retry-After (seconds or an HTTP date) or a provider reset header
+ * ("1s", "6m0s", "20ms", or an RFC 3339 time) into milliseconds; -1 if none. */
+static long retry_delay_ms(const struct col_http_result *r, int64_t wall_now)
+{
+    const char *v = r->retry_after;
+    if (v && *v) {
+        char *end;
+        long secs = strtol(v, &end, 10);
+        if (end != v && *end == '\0' && secs >= 0)
+            return secs * 1000;
+        time_t t = curl_getdate(v, NULL);
+        if (t != (time_t)-1)
+            return t > wall_now ? (long)(t - wall_now) * 1000 : 0;
+    }
+    v = r->ratelimit_reset;
+    if (v && *v) {
+        int64_t t;
+        if (tu_parse_time(v, &t) == 0)
+            return t > wall_now ? (long)(t - wall_now) * 1000 : 0;
+        double total = 0;
+        const char *p = v;
+        while (*p) {
+            char *end;
+            double n = strtod(p, &end);
+            if (end == p)
+                return -1;
+            if (strncmp(end, "ms", 2) == 0) {
+                total += n / 1000;
+                end += 2;
+            } else if (*end == 'h') {
+                total += n * 3600;
+                end++;
+            } else if (*end == 'm') {
+                total += n * 60;
+                end++;
+            } else if (*end == 's') {
+                total += n;
+                end++;
+            } else {
+                return -1;
+            }
+            p = end;
+        }
+        return (long)(total * 1000);
+    }
+    return -1;
+}
+
+/* ---- committing a unit ---- */
+
+static void record_event(struct ts_batch *b, const char *type, json_t *obj, int64_t t)
+{
+    char *js = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!js)
+        return;
+    struct ts_event ev = {.time = t, .type = type, .uid = NULL, .json = js};
+    ts_batch_add_event(b, &ev);
+    free(js);
+}
+
+/* A closed day's billed cost that changed: a restatement event. */
+static void check_restatement(struct job *j, struct ts_batch *b, uint64_t sid,
+                              const struct col_sample *smp, int64_t now)
+{
+    struct daemon *d = j->src->d;
+    if (smp->width != TU_DAY || strcmp(smp->metric, "cost_usd") != 0 ||
+        smp->bucket + (1 + SETTLE_DAYS) * TU_DAY > now)
+        return;
+    int64_t *t = NULL;
+    double *v = NULL;
+    size_t n = 0;
+    char err[256];
+    if (ts_read_range(d->st, sid, smp->bucket, smp->bucket + 1, TU_HOUR, &t, &v, &n, err,
+                      sizeof err) == 0 &&
+        n == 1 && fabs(v[0] - smp->value) >= 0.005) {
+        char day[32];
+        tu_format_time(smp->bucket, day, sizeof day);
+        day[10] = '\0';
+        json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s}", "provider", j->src->cfg->type,
+                              "account", j->src->cfg->name, "day", day, "old_usd", v[0],
+                              "new_usd", smp->value, "series",
+                              ts_series_by_id(d->st, sid)->key);
+        if (o) {
+            record_event(b, "collector.restatement", o, now);
+            json_decref(o);
+        }
+        log_event(LOG_WARN, "collector.restatement", "source=%s day=%s old=%.2f new=%.2f",
+                  j->src->cfg->name, day, v[0], smp->value);
+    }
+    free(t);
+    free(v);
+}
+
+static const char *sample_label(const struct col_sample *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_labels; i++) {
+        if (strcmp(s->labels[i].name, name) == 0)
+            return s->labels[i].value;
+    }
+    return NULL;
+}
+
+/* Inventory diff: first sighting and status changes become events. */
+static int commit_items(struct job *j, struct ts_batch *b, int64_t now)
+{
+    struct source *s = j->src;
+    struct daemon *d = s->d;
+    for (size_t i = 0; i < j->acc.n_items; i++) {
+        const struct col_item *it = &j->acc.items[i];
+        char key[512], err[256];
+        int n = snprintf(key, sizeof key, "inv/%s/%s/%s", s->cfg->name, it->kind, it->id);
+        if (n < 0 || (size_t)n >= sizeof key)
+            continue;
+        char *old = NULL;
+        size_t ol = 0;
+        int rc = ts_get(d->st, TS_META, key, (size_t)n, &old, &ol, err, sizeof err);
+        json_t *nj = json_loads(it->json, 0, NULL);
+        const char *nstatus = json_string_value(json_object_get(nj, "status"));
+        char type[96];
+        type[0] = '\0';
+        json_t *oj = NULL;
+        if (rc == -TS_ENOTFOUND) {
+            snprintf(type, sizeof type, "inventory.%s.added", it->kind);
+        } else if (rc == 0) {
+            oj = json_loads(old, 0, NULL);
+            const char *ostatus = json_string_value(json_object_get(oj, "status"));
+            if ((ostatus || nstatus) && (!ostatus || !nstatus || strcmp(ostatus, nstatus) != 0))
+                snprintf(type, sizeof type, "inventory.%s.status_changed", it->kind);
+        }
+        if (type[0] && nj) {
+            json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:O}", "provider", s->cfg->type,
+                                   "account", s->cfg->name, "kind", it->kind, "id", it->id,
+                                   "item", nj);
+            if (ev && oj)
+                json_object_set(ev, "previous_status", json_object_get(oj, "status"));
+            if (ev)
+                record_event(b, type, ev, now);
+            json_decref(ev);
+        }
+        if (rc == -TS_ENOTFOUND || (rc == 0 && (ol != strlen(it->json) ||
+                                                memcmp(old, it->json, ol) != 0)))
+            ts_batch_put(b, TS_META, key, (size_t)n, it->json, strlen(it->json));
+        json_decref(oj);
+        free(old);
+        /* Per-project listings (keys) run for live projects only: providers
+         * refuse some listings of archived ones. */
+        int archived = nstatus && strcmp(nstatus, "archived") == 0;
+        if ((strcmp(it->kind, "project") == 0 || strcmp(it->kind, "workspace") == 0) &&
+            !archived && s->n_projects < 100000) {
+            if (s->n_projects == s->cap_projects) {
+                size_t nc = s->cap_projects ? s->cap_projects * 2 : 16;
+                char **np = realloc(s->projects, nc * sizeof *np);
+                if (!np)
+                    return -1;
+                s->projects = np;
+                s->cap_projects = nc;
+            }
+            if (!(s->projects[s->n_projects] = strdup(it->id))) {
+                json_decref(nj);
+                return -1;
+            }
+            s->n_projects++;
+        }
+        json_decref(nj);
+    }
+    return 0;
+}
+
+/* A key id seen in usage for the first time: an inventory event. */
+static void note_usage_keys(struct job *j, struct ts_batch *b, struct strmap *seen, int64_t now)
+{
+    struct source *s = j->src;
+    for (size_t i = 0; i < j->acc.n_samples; i++) {
+        const char *kid = sample_label(&j->acc.samples[i], "api_key_id");
+        size_t dummy;
+        if (!kid || strmap_get(seen, kid, strlen(kid), &dummy) == 0)
+            continue;
+        strmap_put(seen, kid, strlen(kid), 1);
+        char key[512], err[256];
+        int n = snprintf(key, sizeof key, "seen/%s/api_key/%s", s->cfg->name, kid);
+        if (n < 0 || (size_t)n >= sizeof key)
+            continue;
+        char *v = NULL;
+        size_t vl;
+        if (ts_get(s->d->st, TS_META, key, (size_t)n, &v, &vl, err, sizeof err) == 0) {
+            free(v);
+            continue;
+        }
+        char t[32];
+        int tn = snprintf(t, sizeof t, "%lld", (long long)j->acc.samples[i].bucket);
+        ts_batch_put(b, TS_META, key, (size_t)n, t, (size_t)tn);
+        json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "provider", s->cfg->type, "account",
+                               s->cfg->name, "api_key_id", kid, "first_bucket",
+                               (json_int_t)j->acc.samples[i].bucket, "project",
+                               sample_label(&j->acc.samples[i], "project"));
+        if (ev) {
+            record_event(b, "inventory.api_key.first_seen_in_usage", ev, now);
+            json_decref(ev);
+        }
+    }
+}
+
+static int job_commit(struct job *j)
+{
+    struct source *s = j->src;
+    struct daemon *d = s->d;
+    int64_t now = now_of(d);
+    char err[512];
+    int rc = -1;
+    struct ts_batch *b = ts_batch_new();
+    struct strmap seen = {0};
+    if (!b)
+        return -1;
+    if (j->ep->kind == COL_EP_BUCKETS && d->prices &&
+        col_estimate_costs(d->prices, &j->acc, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "collector.estimate_failed", "source=%s endpoint=%s reason=\"%s\"",
+                  s->cfg->name, j->ep->name, err);
+        goto out;
+    }
+    for (size_t i = 0; i < j->acc.n_samples; i++) {
+        const struct col_sample *smp = &j->acc.samples[i];
+        struct ts_label labels[COL_MAX_LABELS];
+        for (size_t l = 0; l < smp->n_labels; l++)
+            labels[l] = (struct ts_label){smp->labels[l].name, smp->labels[l].value};
+        const struct ts_series *ser;
+        if (ts_series_get(d->st, smp->metric, labels, smp->n_labels, &ser, err, sizeof err) != 0) {
+            log_event(LOG_ERROR, "collector.bad_sample", "source=%s endpoint=%s reason=\"%s\"",
+                      s->cfg->name, j->ep->name, err);
+            goto out;
+        }
+        check_restatement(j, b, ser->id, smp, now);
+        if (ts_batch_add(b, ser->id, smp->bucket, smp->value) != 0)
+            goto out;
+    }
+    note_usage_keys(j, b, &seen, now);
+    for (size_t i = 0; i < j->acc.n_events; i++) {
+        const struct col_event *e = &j->acc.events[i];
+        char uid[512];
+        if (e->uid)
+            snprintf(uid, sizeof uid, "%s/%s", s->cfg->name, e->uid);
+        struct ts_event ev = {
+            .time = e->time, .type = e->type, .uid = e->uid ? uid : NULL, .json = e->json};
+        if (ts_batch_add_event(b, &ev) != 0)
+            goto out;
+    }
+    if (commit_items(j, b, now) != 0)
+        goto out;
+    char ckey[512];
+    col_cursor_key(s->cfg->name, j->ep->name, ckey, sizeof ckey);
+    if (j->ep->kind == COL_EP_BUCKETS) {
+        put_i64(b, ckey, j->win_end < now ? j->win_end : now);
+    } else if (j->ep->kind == COL_EP_LOG) {
+        int64_t cur = 0;
+        meta_get_i64(d, ckey, &cur);
+        put_i64(b, ckey, j->acc.max_time > cur ? j->acc.max_time : (cur ? cur : j->log_start));
+    } else if (!j->ep->per_project) {
+        put_i64(b, ckey, now);
+    }
+    if (ts_write(d->st, b, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "collector.store_failed", "source=%s endpoint=%s reason=\"%s\"",
+                  s->cfg->name, j->ep->name, err);
+        goto out;
+    }
+    s->samples += ts_batch_samples(b);
+    s->events += j->acc.n_events;
+    s->units++;
+    if (log_get_level() <= LOG_DEBUG) {
+        char a[32], z[32];
+        log_event(LOG_DEBUG, "collector.unit_committed",
+                  "source=%s endpoint=%s from=%s to=%s samples=%zu events=%zu items=%zu",
+                  s->cfg->name, j->ep->name, tu_format_time(j->win_start, a, sizeof a),
+                  tu_format_time(j->win_end, z, sizeof z), ts_batch_samples(b), j->acc.n_events,
+                  j->acc.n_items);
+    }
+    rc = 0;
+out:
+    strmap_free(&seen);
+    ts_batch_free(b);
+    col_out_free(&j->acc);
+    return rc;
+}
+
+/* ---- job lifecycle ---- */
+
+static int source_all_lists_done(const struct source *s)
+{
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        const struct job *j = &s->jobs[i];
+        if (j->ep->kind == COL_EP_LIST && !j->ep->per_project && j->state != J_DONE)
+            return 0;
+    }
+    return 1;
+}
+
+static void source_cycle_end(struct source *s);
+
+static void job_finish(struct job *j, int ok)
+{
+    struct source *s = j->src;
+    if (j->state == J_DONE)
+        return;
+    j->state = J_DONE;
+    j->failed = !ok;
+    col_out_free(&j->acc);
+    free(j->page);
+    free(j->prev_page);
+    j->page = j->prev_page = NULL;
+    if (!ok)
+        s->cycle_failed = 1;
+    if (s->running > 0)
+        s->running--;
+    if (source_all_lists_done(s)) {
+        for (size_t i = 0; i < s->n_jobs; i++) {
+            struct job *w = &s->jobs[i];
+            if (w->state == J_WAITING) {
+                w->state = J_RUNNING;
+                w->project_idx = 0;
+                job_next_unit(w);
+            }
+        }
+    }
+    if (s->running == 0)
+        source_cycle_end(s);
+}
+
+static void job_fail(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void job_fail(struct job *j, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail_reason(j->src, j->ep->name, "%s", msg);
+    log_event(LOG_ERROR, "collector.endpoint_failed", "source=%s endpoint=%s %s",
+              j->src->cfg->name, j->ep->name, msg);
+    job_finish(j, 0);
+}
+
+/* Sets up the job's next unit of work, or finishes the job. */
+static void job_next_unit(struct job *j)
+{
+    struct source *s = j->src;
+    struct daemon *d = s->d;
+    int64_t now = now_of(d);
+    if (d->stopping || s->auth_failed) {
+        job_finish(j, !s->auth_failed);
+        return;
+    }
+    col_out_free(&j->acc);
+    free(j->page);
+    free(j->prev_page);
+    j->page = j->prev_page = NULL;
+    j->attempts = 0;
+    char ckey[512];
+    col_cursor_key(s->cfg->name, j->ep->name, ckey, sizeof ckey);
+    switch (j->ep->kind) {
+    case COL_EP_BUCKETS: {
+        int64_t bw = j->ep->bucket;
+        int64_t horizon = tu_floor(now - s->cfg->backfill, bw);
+        int64_t end_all = tu_floor(now, bw) + bw;
+        int64_t start;
+        if (j->win_end != 0) {
+            start = j->win_end; /* continuing this cycle */
+        } else {
+            int64_t cur;
+            start = meta_get_i64(d, ckey, &cur) == 0 ? tu_floor(cur - j->ep->lookback, bw)
+                                                     : horizon;
+            if (start < horizon)
+                start = horizon;
+        }
+        if (start >= end_all || start >= now) {
+            job_finish(j, 1);
+            return;
+        }
+        j->win_start = start;
+        j->win_end = start + j->ep->max_window < end_all ? start + j->ep->max_window : end_all;
+        break;
+    }
+    case COL_EP_LOG: {
+        if (j->log_start != 0) { /* one catch-up per cycle */
+            job_finish(j, 1);
+            return;
+        }
+        int64_t cur;
+        int64_t horizon = now - s->cfg->backfill;
+        j->log_start = meta_get_i64(d, ckey, &cur) == 0 ? cur - 300 : horizon;
+        if (j->log_start < horizon)
+            j->log_start = horizon;
+        break;
+    }
+    case COL_EP_LIST:
+        if (j->ep->per_project) {
+            if (j->project_idx >= s->n_projects) {
+                job_finish(j, 1);
+                return;
+            }
+            j->project_idx++;
+        } else if (j->pages > 0) {
+            job_finish(j, 1);
+            return;
+        }
+        break;
+    }
+    job_issue(j);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    job_issue(arg);
+}
+
+static void job_retry(struct job *j, long delay_ms, const char *why)
+{
+    struct source *s = j->src;
+    if (++j->attempts >= MAX_ATTEMPTS) {
+        job_fail(j, "reason=\"%s; gave up after %d attempts\"", why, j->attempts);
+        return;
+    }
+    if (delay_ms < 0) {
+        long cap = RETRY_BASE_MS << (j->attempts < 10 ? j->attempts : 10);
+        if (cap > RETRY_CAP_MS)
+            cap = RETRY_CAP_MS;
+        delay_ms = (long)(rnd(s->d) * (double)cap); /* full jitter */
+    }
+    log_complain(&s->complaint, time(NULL), LOG_WARN, "collector.retry",
+                 "source=%s endpoint=%s reason=\"%s\" retry_in_ms=%ld attempt=%d", s->cfg->name,
+                 j->ep->name, why, delay_ms, j->attempts);
+    if (!j->retry_timer)
+        j->retry_timer = evtimer_new(s->d->base, on_retry, j);
+    struct timeval tv = {.tv_sec = delay_ms / 1000, .tv_usec = (delay_ms % 1000) * 1000};
+    evtimer_add(j->retry_timer, &tv);
+}
+
+static void record_auth_failure(struct source *s, const struct job *j, long status)
+{
+    struct daemon *d = s->d;
+    struct ts_batch *b = ts_batch_new();
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s}", "provider", s->cfg->type, "account",
+                          s->cfg->name, "endpoint", j->ep->name, "status", (int)status, "actor",
+                          "byokwatch-collector", "actor_type", "collector");
+    char err[256];
+    if (b && o) {
+        record_event(b, "collector.auth_failed", o, now_of(d));
+        if (ts_write(d->st, b, err, sizeof err) != 0)
+            log_event(LOG_ERROR, "collector.store_failed", "reason=\"%s\"", err);
+    }
+    json_decref(o);
+    ts_batch_free(b);
+}
+
+static void on_response(const struct col_http_result *r, void *ud)
+{
+    struct job *j = ud;
+    struct source *s = j->src;
+    j->http_id = 0;
+    if (r->curl_code != CURLE_OK) {
+        if (r->curl_code == CURLE_WRITE_ERROR || r->curl_code == CURLE_FILESIZE_EXCEEDED) {
+            job_fail(j, "status=%ld reason=\"%s\"", r->status, r->error);
+            return;
+        }
+        job_retry(j, -1, r->error);
+        return;
+    }
+    long st = r->status;
+    if (st == 401 || st == 403) {
+        log_event(LOG_ERROR, "collector.auth_failed",
+                  "source=%s endpoint=%s status=%ld reason=\"admin key rejected\"", s->cfg->name,
+                  j->ep->name, st);
+        if (!s->auth_failed) {
+            s->auth_failed = 1;
+            record_auth_failure(s, j, st);
+        }
+        fail_reason(s, j->ep->name, "HTTP %ld: admin key rejected", st);
+        job_finish(j, 0);
+        return;
+    }
+    if (st == 429) {
+        job_retry(j, retry_delay_ms(r, (int64_t)time(NULL)), "HTTP 429 rate limited");
+        return;
+    }
+    if (st == 408 || st >= 500) {
+        char why[64];
+        snprintf(why, sizeof why, "HTTP %ld", st);
+        job_retry(j, st == 503 ? retry_delay_ms(r, (int64_t)time(NULL)) : -1, why);
+        return;
+    }
+    if (st < 200 || st > 299) {
+        job_fail(j, "status=%ld reason=\"unexpected HTTP status\"", st);
+        return;
+    }
+    struct col_request req = {.ep = j->ep,
+                              .start = j->ep->kind == COL_EP_LOG ? j->log_start : j->win_start,
+                              .end = j->win_end,
+                              .page = j->page,
+                              .project = j->ep->per_project && j->project_idx > 0
+                                             ? s->projects[j->project_idx - 1]
+                                             : NULL};
+    struct col_parse_ctx ctx = {.provider = s->cfg->type, .account = s->cfg->name, .req = &req};
+    char err[512];
+    col_out_set_next(&j->acc, NULL);
+    if (s->ops->parse(&ctx, r->body, r->len, &j->acc, err, sizeof err) != 0) {
+        job_fail(j, "status=%ld reason=\"%s\"", st, err);
+        return;
+    }
+    log_release(&s->complaint, "collector.recovered", "source=%s", s->cfg->name);
+    j->pages++;
+    j->attempts = 0;
+    if (j->acc.next_page) {
+        if ((j->page && strcmp(j->page, j->acc.next_page) == 0) ||
+            (j->prev_page && strcmp(j->prev_page, j->acc.next_page) == 0)) {
+            job_fail(j, "status=%ld reason=\"page cursor repeated\"", st);
+            return;
+        }
+        json_int_t cap =
+            json_integer_value(json_object_get(s->cfg->params, "max_pages_per_cycle"));
+        if (cap > 0 && j->pages >= cap) {
+            job_fail(j, "reason=\"page cap per cycle reached\"");
+            return;
+        }
+        free(j->prev_page);
+        j->prev_page = j->page;
+        j->page = strdup(j->acc.next_page);
+        job_issue(j);
+        return;
+    }
+    if (job_commit(j) != 0) {
+        job_fail(j, "reason=\"could not store the data\"");
+        return;
+    }
+    job_next_unit(j);
+}
+
+static void job_issue(struct job *j)
+{
+    struct source *s = j->src;
+    if (s->d->stopping) {
+        job_finish(j, 1);
+        return;
+    }
+    struct col_request req = {.ep = j->ep,
+                              .start = j->ep->kind == COL_EP_LOG ? j->log_start : j->win_start,
+                              .end = j->win_end,
+                              .page = j->page,
+                              .project = j->ep->per_project && j->project_idx > 0
+                                             ? s->projects[j->project_idx - 1]
+                                             : NULL};
+    char url[4096];
+    if (s->ops->url(s->cfg->base_url, &req, url, sizeof url) != 0) {
+        job_fail(j, "reason=\"URL too long\"");
+        return;
+    }
+    struct curl_slist *h = s->ops->headers(NULL, s->key);
+    h = h ? curl_slist_append(h, "Accept: application/json") : NULL;
+    if (!h) {
+        job_fail(j, "reason=\"out of memory\"");
+        return;
+    }
+    struct col_http_request hr = {.url = url,
+                                  .headers = h,
+                                  .timeout_ms = (long)s->cfg->timeout * 1000,
+                                  .tls13 = s->cfg->tls_min_13,
+                                  .ca_file = json_string_value(
+                                      json_object_get(s->cfg->params, "ca_file")),
+                                  .done = on_response,
+                                  .ud = j};
+    j->http_id = col_http_get(s->d->http, &hr);
+    if (j->http_id < 0) {
+        j->http_id = 0;
+        job_fail(j, "reason=\"cannot start the HTTP request\"");
+    }
+}
+
+/* ---- source cycles ---- */
+
+static void on_source_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    source_cycle_start(arg);
+}
+
+static void source_cycle_start(struct source *s)
+{
+    if (s->d->stopping || s->in_cycle)
+        return;
+    s->in_cycle = 1;
+    s->cycle_failed = s->auth_failed = 0;
+    s->reason[0] = '\0';
+    s->samples = s->events = s->units = 0;
+    for (size_t i = 0; i < s->n_projects; i++)
+        free(s->projects[i]);
+    s->n_projects = 0;
+    s->running = s->n_jobs;
+    log_event(LOG_INFO, "collector.cycle_start", "source=%s endpoints=%zu", s->cfg->name,
+              s->n_jobs);
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        struct job *j = &s->jobs[i];
+        j->state = J_IDLE;
+        j->failed = 0;
+        j->win_start = j->win_end = j->log_start = 0;
+        j->project_idx = 0;
+        j->pages = 0;
+    }
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        struct job *j = &s->jobs[i];
+        if (j->ep->per_project) {
+            j->state = J_WAITING;
+            continue;
+        }
+        j->state = J_RUNNING;
+        job_next_unit(j);
+    }
+}
+
+static void apply_pending_config(struct daemon *d);
+
+static void source_cycle_end(struct source *s)
+{
+    struct daemon *d = s->d;
+    if (!s->in_cycle)
+        return;
+    s->in_cycle = 0;
+    s->cycles++;
+    if (s->cycle_failed) {
+        s->failures++;
+        log_event(LOG_ERROR, "collector.cycle_failed",
+                  "source=%s failures=%d samples=%zu events=%zu reason=\"%s\"", s->cfg->name,
+                  s->failures, s->samples, s->events, s->reason);
+    } else {
+        if (s->failures)
+            log_event(LOG_INFO, "collector.source_recovered", "source=%s after_failures=%d",
+                      s->cfg->name, s->failures);
+        s->failures = 0;
+        log_event(LOG_INFO, "collector.cycle_done", "source=%s units=%zu samples=%zu events=%zu",
+                  s->cfg->name, s->units, s->samples, s->events);
+    }
+    if (d->once) {
+        if (s->cycle_failed) {
+            d->exit_code = 1;
+            fprintf(stderr, "byokwatch: source %s failed: %s\n", s->cfg->name, s->reason);
+        }
+        if (++d->sources_done == d->n_sources)
+            event_base_loopbreak(d->base);
+        return;
+    }
+    if (d->stopping) {
+        if (col_http_active(d->http) == 0)
+            event_base_loopbreak(d->base);
+        return;
+    }
+    if (d->pending_cfg) {
+        apply_pending_config(d);
+        return;
+    }
+    double delay = (double)s->cfg->poll_interval * (0.9 + 0.2 * rnd(d));
+    if (s->failures > 0) {
+        double back = FAIL_BACKOFF_BASE * pow(2, s->failures - 1);
+        double cap = FAIL_BACKOFF_CAP > s->cfg->poll_interval ? FAIL_BACKOFF_CAP
+                                                              : (double)s->cfg->poll_interval;
+        if (back > cap)
+            back = cap;
+        delay = back * (0.8 + 0.4 * rnd(d));
+    }
+    struct timeval tv = {.tv_sec = (long)delay, .tv_usec = (long)((delay - floor(delay)) * 1e6)};
+    evtimer_add(s->timer, &tv);
+}
+
+static void source_free(struct source *s)
+{
+    if (s->timer)
+        event_free(s->timer);
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        struct job *j = &s->jobs[i];
+        if (j->http_id)
+            col_http_cancel(s->d->http, j->http_id);
+        if (j->retry_timer)
+            event_free(j->retry_timer);
+        col_out_free(&j->acc);
+        free(j->page);
+        free(j->prev_page);
+    }
+    free(s->jobs);
+    for (size_t i = 0; i < s->n_projects; i++)
+        free(s->projects[i]);
+    free(s->projects);
+    if (s->key) {
+        memset(s->key, 0, strlen(s->key));
+        free(s->key);
+    }
+}
+
+static void sources_free(struct daemon *d)
+{
+    for (size_t i = 0; i < d->n_sources; i++)
+        source_free(&d->sources[i]);
+    free(d->sources);
+    d->sources = NULL;
+    d->n_sources = 0;
+}
+
+static int sources_create(struct daemon *d, char *err, size_t errlen)
+{
+    const struct config *cfg = d->cfg;
+    d->sources = calloc(cfg->n_providers ? cfg->n_providers : 1, sizeof *d->sources);
+    if (!d->sources) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const struct cfg_provider *p = &cfg->providers[i];
+        if (!p->enabled)
+            continue;
+        const struct col_poller_ops *ops = col_poller_find(p->type);
+        if (!ops) {
+            log_event(LOG_WARN, "collector.provider_unsupported",
+                      "source=%s type=%s reason=\"no poller for this provider type yet\"",
+                      p->name, p->type);
+            continue;
+        }
+        struct source *s = &d->sources[d->n_sources];
+        memset(s, 0, sizeof *s);
+        s->d = d;
+        s->cfg = p;
+        s->ops = ops;
+        d->n_sources++;
+        char serr[256];
+        if (cfg_secret_get(&p->admin_key, &s->key, serr, sizeof serr) != 0) {
+            snprintf(err, errlen, "source %s: %s", p->name, serr);
+            return -1;
+        }
+        s->timer = evtimer_new(d->base, on_source_timer, s);
+        s->jobs = calloc(ops->n_endpoints, sizeof *s->jobs);
+        if (!s->timer || !s->jobs) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->n_jobs = ops->n_endpoints;
+        for (size_t e = 0; e < ops->n_endpoints; e++) {
+            s->jobs[e].src = s;
+            s->jobs[e].ep = &ops->endpoints[e];
+            s->jobs[e].state = J_DONE;
+        }
+    }
+    return 0;
+}
+
+static void start_all(struct daemon *d)
+{
+    for (size_t i = 0; i < d->n_sources; i++) {
+        struct timeval tv = {0, 0};
+        evtimer_add(d->sources[i].timer, &tv);
+    }
+}
+
+static void apply_pending_config(struct daemon *d)
+{
+    for (size_t i = 0; i < d->n_sources; i++) {
+        if (d->sources[i].in_cycle)
+            return; /* the last cycle to end applies it */
+    }
+    char err[512];
+    struct config *old = d->cfg;
+    sources_free(d);
+    d->cfg = d->pending_cfg;
+    d->pending_cfg = NULL;
+    log_set_level(d->cfg->log_level);
+    if (sources_create(d, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "config.reload_failed", "reason=\"%s\"", err);
+        sources_free(d);
+        cfg_free(d->cfg);
+        d->cfg = old;
+        sources_create(d, err, sizeof err);
+    } else {
+        cfg_free(old);
+        log_event(LOG_INFO, "config.reloaded", "sources=%zu", d->n_sources);
+    }
+    start_all(d);
+}
+
+/* ---- signals ---- */
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    log_event(LOG_WARN, "daemon.abandon", "in_flight=%zu", col_http_active(d->http));
+    col_http_cancel_all(d->http);
+    event_base_loopbreak(d->base);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct daemon *d = arg;
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    log_event(LOG_INFO, "daemon.stopping", "signal=%d in_flight=%zu", (int)sig,
+              col_http_active(d->http));
+    for (size_t i = 0; i < d->n_sources; i++) {
+        struct source *s = &d->sources[i];
+        evtimer_del(s->timer);
+        for (size_t k = 0; k < s->n_jobs; k++) {
+            struct job *j = &s->jobs[k];
+            if (j->retry_timer && evtimer_pending(j->retry_timer, NULL)) {
+                evtimer_del(j->retry_timer);
+                job_finish(j, 1);
+            }
+        }
+    }
+    if (col_http_active(d->http) == 0) {
+        event_base_loopbreak(d->base);
+        return;
+    }
+    struct timeval tv = {SHUTDOWN_GRACE_S, 0};
+    d->grace = evtimer_new(d->base, on_grace, d);
+    if (d->grace)
+        evtimer_add(d->grace, &tv);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    struct daemon *d = arg;
+    struct config *ncfg = NULL;
+    char err[1024];
+    if (cfg_load(d->config_path, &ncfg, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "config.reload_rejected", "reason=\"%s\" kept=old", err);
+        return;
+    }
+    if (strcmp(ncfg->data_dir, d->cfg->data_dir) != 0)
+        log_event(LOG_WARN, "config.reload", "reason=\"data_dir changes need a restart\"");
+    if (d->pending_cfg)
+        cfg_free(d->pending_cfg);
+    d->pending_cfg = ncfg;
+    log_event(LOG_INFO, "config.reload_pending", "path=%s", d->config_path);
+    apply_pending_config(d);
+}
+
+/* ---- entry ---- */
+
+static char *resolve_prices(const struct config *cfg)
+{
+    char path[4096];
+    if (cfg->prices[0] == '/' || access(cfg->prices, R_OK) == 0)
+        return strdup(cfg->prices);
+    const char *slash = strrchr(cfg->path, '/');
+    if (slash) {
+        snprintf(path, sizeof path, "%.*s/%s", (int)(slash - cfg->path), cfg->path, cfg->prices);
+        if (access(path, R_OK) == 0)
+            return strdup(path);
+    }
+    return strdup(cfg->prices);
+}
+
+int col_run(struct col_run_opts *opts)
+{
+    struct daemon d = {0};
+    char err[1024];
+    int rc = 1;
+    d.cfg = opts->cfg;
+    d.config_path = opts->config_path;
+    d.once = opts->once;
+    d.pinned_now = opts->now;
+    d.wall_start = (int64_t)time(NULL);
+    d.rng = (unsigned int)(d.wall_start ^ getpid());
+
+    char *ppath = resolve_prices(d.cfg);
+    if (ppath && col_prices_load(ppath, &d.prices, err, sizeof err) != 0) {
+        log_event(LOG_WARN, "prices.unavailable",
+                  "reason=\"%s\" effect=\"estimated costs are not computed; usage is unpriced\"",
+                  err);
+        d.prices = NULL;
+    }
+    free(ppath);
+
+    struct ts_options so = {.create = 1, .retention = d.cfg->retention};
+    if (ts_open(d.cfg->data_dir, &so, &d.st, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch: %s\n", err);
+        goto out;
+    }
+    d.base = event_base_new();
+    if (!d.base || col_http_new(d.base, &d.http, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch: cannot start the event loop: %s\n", err);
+        goto out;
+    }
+    if (sources_create(&d, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch: %s\n", err);
+        goto out;
+    }
+    if (d.n_sources == 0) {
+        fprintf(stderr, "byokwatch: no source to poll (no enabled provider with a poller)\n");
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    d.sig_term = evsignal_new(d.base, SIGTERM, on_stop, &d);
+    d.sig_int = evsignal_new(d.base, SIGINT, on_stop, &d);
+    d.sig_hup = evsignal_new(d.base, SIGHUP, on_hup, &d);
+    if (!d.sig_term || !d.sig_int || !d.sig_hup) {
+        fprintf(stderr, "byokwatch: cannot install signal handlers\n");
+        goto out;
+    }
+    evsignal_add(d.sig_term, NULL);
+    evsignal_add(d.sig_int, NULL);
+    if (!d.once)
+        evsignal_add(d.sig_hup, NULL);
+    log_event(LOG_INFO, "daemon.start", "sources=%zu once=%d data_dir=%s", d.n_sources, d.once,
+              d.cfg->data_dir);
+    start_all(&d);
+    event_base_dispatch(d.base);
+    rc = d.once ? d.exit_code : 0;
+    if (d.once && d.stopping)
+        rc = 1;
+    log_event(LOG_INFO, "daemon.exit", "code=%d", rc);
+out:
+    sources_free(&d);
+    if (d.sig_term)
+        event_free(d.sig_term);
+    if (d.sig_int)
+        event_free(d.sig_int);
+    if (d.sig_hup)
+        event_free(d.sig_hup);
+    if (d.grace)
+        event_free(d.grace);
+    col_http_free(d.http);
+    if (d.base)
+        event_base_free(d.base);
+    ts_close(d.st);
+    col_prices_free(d.prices);
+    if (d.pending_cfg)
+        cfg_free(d.pending_cfg);
+    cfg_free(d.cfg);
+    opts->cfg = NULL;
+    return rc;
+}

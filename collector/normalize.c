@@ -1,0 +1,140 @@
+/*
+ * The col_out container: growable arrays of owned samples, events and
+ * inventory items. No domain logic lives here.
+ */
+#include "normalize.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 32;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = realloc(*arr, ncap * elem);
+    if (!n)
+        return -1;
+    *arr = n;
+    *cap = ncap;
+    return 0;
+}
+
+static void sample_free(struct col_sample *s)
+{
+    free(s->metric);
+    for (size_t i = 0; i < s->n_labels; i++) {
+        free(s->labels[i].name);
+        free(s->labels[i].value);
+    }
+}
+
+void col_out_free(struct col_out *o)
+{
+    for (size_t i = 0; i < o->n_samples; i++)
+        sample_free(&o->samples[i]);
+    for (size_t i = 0; i < o->n_events; i++) {
+        free(o->events[i].type);
+        free(o->events[i].uid);
+        free(o->events[i].json);
+    }
+    for (size_t i = 0; i < o->n_items; i++) {
+        free(o->items[i].kind);
+        free(o->items[i].id);
+        free(o->items[i].json);
+    }
+    free(o->samples);
+    free(o->events);
+    free(o->items);
+    free(o->next_page);
+    memset(o, 0, sizeof *o);
+}
+
+int col_out_sample(struct col_out *o, const char *metric, const char *const labels[][2], size_t n,
+                   int64_t bucket, int64_t width, double value)
+{
+    if (grow((void **)&o->samples, &o->cap_samples, o->n_samples + 1, sizeof *o->samples))
+        return -1;
+    struct col_sample *s = &o->samples[o->n_samples];
+    memset(s, 0, sizeof *s);
+    s->metric = strdup(metric);
+    if (!s->metric)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!labels[i][1] || !labels[i][1][0])
+            continue;
+        if (s->n_labels == COL_MAX_LABELS) {
+            sample_free(s);
+            return -1;
+        }
+        struct col_label *l = &s->labels[s->n_labels];
+        l->name = strdup(labels[i][0]);
+        l->value = strdup(labels[i][1]);
+        s->n_labels++;
+        if (!l->name || !l->value) {
+            sample_free(s);
+            return -1;
+        }
+    }
+    s->bucket = bucket;
+    s->width = width;
+    s->value = value;
+    o->n_samples++;
+    return 0;
+}
+
+static char *dump(json_t *obj)
+{
+    return json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
+}
+
+int col_out_event(struct col_out *o, int64_t time, const char *type, const char *uid,
+                  json_t *obj)
+{
+    if (grow((void **)&o->events, &o->cap_events, o->n_events + 1, sizeof *o->events))
+        return -1;
+    struct col_event *e = &o->events[o->n_events];
+    e->time = time;
+    e->type = strdup(type);
+    e->uid = uid ? strdup(uid) : NULL;
+    e->json = dump(obj);
+    if (!e->type || !e->json || (uid && !e->uid)) {
+        free(e->type);
+        free(e->uid);
+        free(e->json);
+        return -1;
+    }
+    if (time > o->max_time)
+        o->max_time = time;
+    o->n_events++;
+    return 0;
+}
+
+int col_out_item(struct col_out *o, const char *kind, const char *id, json_t *obj)
+{
+    if (grow((void **)&o->items, &o->cap_items, o->n_items + 1, sizeof *o->items))
+        return -1;
+    struct col_item *it = &o->items[o->n_items];
+    it->kind = strdup(kind);
+    it->id = strdup(id);
+    it->json = dump(obj);
+    if (!it->kind || !it->id || !it->json) {
+        free(it->kind);
+        free(it->id);
+        free(it->json);
+        return -1;
+    }
+    o->n_items++;
+    return 0;
+}
+
+int col_out_set_next(struct col_out *o, const char *cursor)
+{
+    free(o->next_page);
+    o->next_page = NULL;
+    if (cursor && !(o->next_page = strdup(cursor)))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,83 @@
+#!/bin/sh
+# make demo: starts the bundled provider simulator with a month of history
+# (and a few planted anomalies), runs one full collector cycle against it
+# (`byokwatch run --once`, a 35-day backfill of OpenAI and Anthropic), then
+# shows what was collected with `byokwatch query`, and stops the simulator.
+set -eu
+cd "$(dirname "$0")/.."
+BIN=build/byokwatch
+SIM=build/bw-sim
+DEMO=build/demo
+rm -rf "$DEMO"
+mkdir -p "$DEMO"
+NOW=$(date -u +%Y-%m-%dT%H:00:00Z)
+WEEK_AGO=$(date -u -d "$NOW - 7 days" +%Y-%m-%dT%H:00:00Z)
+
+"$SIM" --port 0 --now "$NOW" --days 40 --scenario demo \
+    --openai-key sk-admin-demo-0001 --anthropic-key sk-ant-admin01-demo-0002 \
+    >"$DEMO/sim.out" 2>"$DEMO/sim.log" &
+SIM_PID=$!
+trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT INT TERM
+i=0
+until grep -q '^listening ' "$DEMO/sim.out" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ]; then echo "demo: the simulator did not start" >&2; exit 1; fi
+    sleep 0.05
+done
+PORT=$(sed -n 's/^listening //p' "$DEMO/sim.out")
+
+umask 077
+cat >"$DEMO/byokwatch.json" <<JSON
+{
+  "data_dir": "$DEMO/data",
+  "log_level": "info",
+  "prices": "conf/prices.json",
+  "providers": [
+    {"type": "openai", "name": "acme-openai", "base_url": "http://127.0.0.1:$PORT/v1",
+     "admin_key_env": "DEMO_OPENAI_ADMIN_KEY", "backfill": "35d"},
+    {"type": "anthropic", "name": "acme-claude", "base_url": "http://127.0.0.1:$PORT",
+     "admin_key_env": "DEMO_ANTHROPIC_ADMIN_KEY", "backfill": "35d"}
+  ]
+}
+JSON
+export DEMO_OPENAI_ADMIN_KEY=sk-admin-demo-0001
+export DEMO_ANTHROPIC_ADMIN_KEY=sk-ant-admin01-demo-0002
+
+echo "== byokwatch demo: simulator on 127.0.0.1:$PORT, now = $NOW"
+"$BIN" check-config --config "$DEMO/byokwatch.json"
+echo
+echo "== byokwatch run --once (35-day backfill of both providers)"
+start=$(date +%s.%N)
+if ! "$BIN" run --config "$DEMO/byokwatch.json" --once --now "$NOW" 2>"$DEMO/run.log"; then
+    echo "demo: the collector cycle failed; see $DEMO/run.log" >&2
+    tail -n 20 "$DEMO/run.log" >&2
+    exit 1
+fi
+end=$(date +%s.%N)
+grep -E 'event=collector.cycle_done' "$DEMO/run.log" | sed 's/^ts=[^ ]* //'
+awk -v a="$start" -v b="$end" 'BEGIN { printf "collector cycle took %.2f s\n", b - a }'
+
+q() { "$BIN" query --config "$DEMO/byokwatch.json" --now "$NOW" "$@"; }
+sum_by() { # sums the value column of query csv output per group columns
+    awk -F, 'NR > 1 { k = $2; for (i = 3; i < NF; i++) k = k "," $i; s[k] += $NF }
+             END { for (k in s) printf "  %-44s %14.2f\n", k, s[k] }' | sort
+}
+echo
+echo "== Billed spend per provider and day, last 7 days (USD)"
+q --metric cost_usd --group-by provider --step 1d --from "$WEEK_AGO"
+echo
+echo "== Estimated spend per provider and model, last 7 days (USD)"
+q --metric est_cost_usd --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv | sum_by
+echo
+echo "== Input tokens per provider and model, last 7 days"
+q --metric input_tokens --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv | sum_by
+echo
+echo "== Input tokens per API key, last 24 hours (note key_eng_ci)"
+q --metric input_tokens --group-by provider,api_key_id --step 1h \
+    --from "$(date -u -d "$NOW - 1 day" +%Y-%m-%dT%H:00:00Z)" --format csv | sum_by
+echo
+echo "== Usage no price is known for (unpriced tokens, last 7 days)"
+q --metric unpriced_tokens --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv | sum_by
+echo
+echo "Data directory: $DEMO/data   collector log: $DEMO/run.log"
+echo "(Alerts and the weekly report arrive with the analyzer, sink and report issues.)"
