@@ -83,9 +83,10 @@ static void event_cb(evutil_socket_t fd, short kind, void *arg)
     int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
     curl_multi_socket_action(h->multi, fd, action, &running);
+    /* No "nothing running: drop the timer" here (hiperfifo does it): a
+     * completion callback may have started a new transfer whose first
+     * timeout curl has just asked for. curl clears its timer itself. */
     check_done(h);
-    if (running <= 0 && evtimer_pending(h->timer, NULL))
-        evtimer_del(h->timer);
 }
 
 static void timeout_cb(evutil_socket_t fd, short kind, void *arg)

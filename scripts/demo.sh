@@ -58,9 +58,9 @@ grep -E 'event=collector.cycle_done' "$DEMO/run.log" | sed 's/^ts=[^ ]* //'
 awk -v a="$start" -v b="$end" 'BEGIN { printf "collector cycle took %.2f s\n", b - a }'
 
 q() { "$BIN" query --config "$DEMO/byokwatch.json" --now "$NOW" "$@"; }
-sum_by() { # sums the value column of query csv output per group columns
-    awk -F, 'NR > 1 { k = $2; for (i = 3; i < NF; i++) k = k "," $i; s[k] += $NF }
-             END { for (k in s) printf "  %-44s %14.2f\n", k, s[k] }' | sort
+sum_by() { # sums the value column of query csv output per group; $1 = value format
+    awk -F, -v fmt="${1:-%14.2f}" 'NR > 1 { k = $2; for (i = 3; i < NF; i++) k = k "," ($i == "" ? "(none)" : $i); s[k] += $NF }
+             END { for (k in s) printf "  %-44s " fmt "\n", k, s[k] }' | sort
 }
 echo
 echo "== Billed spend per provider and day, last 7 days (USD)"
@@ -70,14 +70,15 @@ echo "== Estimated spend per provider and model, last 7 days (USD)"
 q --metric est_cost_usd --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv | sum_by
 echo
 echo "== Input tokens per provider and model, last 7 days"
-q --metric input_tokens --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv | sum_by
+q --metric input_tokens --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv | sum_by %14d
 echo
 echo "== Input tokens per API key, last 24 hours (note key_eng_ci)"
 q --metric input_tokens --group-by provider,api_key_id --step 1h \
-    --from "$(date -u -d "$NOW - 1 day" +%Y-%m-%dT%H:00:00Z)" --format csv | sum_by
+    --from "$(date -u -d "$NOW - 1 day" +%Y-%m-%dT%H:00:00Z)" --format csv | sum_by %14d
 echo
 echo "== Usage no price is known for (unpriced tokens, last 7 days)"
-q --metric unpriced_tokens --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv | sum_by
+q --metric unpriced_tokens --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv \
+    | sum_by %14d | grep . || echo "  (none: every model used has a price)"
 echo
 echo "Data directory: $DEMO/data   collector log: $DEMO/run.log"
 echo "(Alerts and the weekly report arrive with the analyzer, sink and report issues.)"

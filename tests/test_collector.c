@@ -1,0 +1,362 @@
+/*
+ * Integration tests of `byokwatch run` against the provider simulator on
+ * loopback: a 35-day backfill stores exactly the simulator's totals, a
+ * second cycle changes nothing, a SIGKILL mid-backfill is repaired by the
+ * next run, and faults (429 + Retry-After, malformed pages, rejected keys)
+ * behave as the issue says. The real binary, the real store, real HTTP.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
+#include <time.h>
+
+#include "../common/timeutil.h"
+#include "simutil.h"
+#include "testutil.h"
+
+#define NOW "2026-11-20T12:00:00Z"
+#define OPENAI_KEY "sk-admin-TESTKEY-openai-7c1d"
+#define ANTHROPIC_KEY "sk-ant-admin01-TESTKEY-anthropic-4e2b"
+
+struct fx {
+    char *dir;
+    char cfg[4096];
+    char data[4096];
+    struct sim sim;
+    int64_t now;
+};
+
+static char *const run_env[] = {"BW_T_OPENAI=" OPENAI_KEY, "BW_T_ANTHROPIC=" ANTHROPIC_KEY,
+                                 NULL};
+
+static void write_config(struct fx *f, const char *extra_provider_keys)
+{
+    char text[8192];
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"data_dir\": \"%s\",\n"
+             "  \"log_level\": \"debug\",\n"
+             "  \"prices\": \"conf/prices.json\",\n"
+             "  \"providers\": [\n"
+             "    {\"type\": \"openai\", \"name\": \"acme-openai\",\n"
+             "     \"base_url\": \"http://127.0.0.1:%d/v1\", \"admin_key_env\": \"BW_T_OPENAI\",\n"
+             "     \"backfill\": \"35d\"%s},\n"
+             "    {\"type\": \"anthropic\", \"name\": \"acme-claude\",\n"
+             "     \"base_url\": \"http://127.0.0.1:%d\", \"admin_key_env\": \"BW_T_ANTHROPIC\",\n"
+             "     \"backfill\": \"35d\"%s}\n"
+             "  ]\n"
+             "}\n",
+             f->data, f->sim.port, extra_provider_keys, f->sim.port, extra_provider_keys);
+    assert_int_equal(tu_write_file(f->cfg, text, 0600), 0);
+}
+
+static int setup_args(void **state, const char *const extra[])
+{
+    struct fx *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    snprintf(f->cfg, sizeof f->cfg, "%s/byokwatch.json", f->dir);
+    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+    assert_int_equal(tu_parse_time(NOW, &f->now), 0);
+    const char *args[32] = {"--now",          NOW,           "--days", "40", "--seed", "7",
+                            "--openai-key",   OPENAI_KEY,    "--anthropic-key", ANTHROPIC_KEY};
+    int n = 10;
+    for (int i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    assert_int_equal(sim_start(&f->sim, args), 0);
+    write_config(f, "");
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_args(state, NULL);
+}
+
+static int setup_slow(void **state)
+{
+    const char *extra[] = {"--delay-ms", "40", NULL};
+    return setup_args(state, extra);
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(sim_stop(&f->sim), 0);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void run_once(struct fx *f, struct tu_run *r)
+{
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--once", "--now", NOW, NULL};
+    assert_int_equal(tu_run_bw(r, argv, run_env), 0);
+}
+
+/* Sum of every point of `query --format json` for metric/provider over [from, to). */
+static double query_sum(struct fx *f, const char *metric, const char *provider, int64_t from,
+                        int64_t to, const char *step)
+{
+    char a[32], z[32];
+    tu_format_time(from, a, sizeof a);
+    tu_format_time(to, z, sizeof z);
+    char *argv[] = {"byokwatch", "query", "--config", f->cfg, "--metric", (char *)metric,
+                    "--provider", (char *)provider, "--from", a, "--to", z, "--step",
+                    (char *)step, "--format", "json", NULL};
+    struct tu_run r;
+    assert_int_equal(tu_run_bw(&r, argv, run_env), 0);
+    if (r.status != 0)
+        fprintf(stderr, "query failed: %s\n", r.err);
+    assert_int_equal(r.status, 0);
+    json_t *root = json_loads(r.out, 0, NULL);
+    assert_non_null(root);
+    double sum = 0;
+    json_t *series = json_object_get(root, "series"), *s;
+    size_t i;
+    json_array_foreach(series, i, s) {
+        json_t *p;
+        size_t k;
+        json_array_foreach(json_object_get(s, "points"), k, p)
+            sum += json_number_value(json_array_get(p, 1));
+    }
+    json_decref(root);
+    tu_run_free(&r);
+    return sum;
+}
+
+static double truth(struct fx *f, const char *provider, const char *metric, int64_t from,
+                    int64_t to)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/_sim/truth?provider=%s&metric=%s&from=%lld&to=%lld", provider,
+             metric, (long long)from, (long long)to);
+    char *body = NULL;
+    assert_int_equal(sim_http(&f->sim, path, NULL, NULL, &body), 200);
+    json_t *root = json_loads(body, 0, NULL);
+    assert_non_null(root);
+    double v = json_number_value(json_object_get(root, "value"));
+    json_decref(root);
+    free(body);
+    return v;
+}
+
+/* Every provider total equals the simulator's: tokens exactly, cost to the cent. */
+static void check_totals(struct fx *f)
+{
+    static const char *const providers[] = {"openai", "anthropic"};
+    static const char *const metrics[] = {"input_tokens", "output_tokens", "input_cached_tokens"};
+    int64_t hour_from = tu_floor(f->now - 35 * TU_DAY, TU_HOUR);
+    int64_t day_from = tu_floor(f->now - 35 * TU_DAY, TU_DAY);
+    int64_t to = tu_floor(f->now, TU_HOUR) + TU_HOUR;
+    for (int p = 0; p < 2; p++) {
+        for (int m = 0; m < 3; m++) {
+            double want = truth(f, providers[p], metrics[m], hour_from, to);
+            double got = query_sum(f, metrics[m], providers[p], hour_from, to, "1h");
+            if (want != got)
+                fprintf(stderr, "%s %s: stored %.0f, simulator %.0f\n", providers[p], metrics[m],
+                        got, want);
+            assert_true(want > 0);
+            assert_true(want == got);
+        }
+        double want = truth(f, providers[p], "cost_usd", day_from, to);
+        double got = query_sum(f, "cost_usd", providers[p], day_from, to, "1d");
+        if (fabs(want - got) >= 0.005)
+            fprintf(stderr, "%s cost: stored %.4f, simulator %.4f\n", providers[p], got, want);
+        assert_true(want > 0);
+        assert_true(fabs(want - got) < 0.005);
+    }
+    double req = truth(f, "openai", "requests", hour_from, to);
+    assert_true(req == query_sum(f, "requests", "openai", hour_from, to, "1h"));
+}
+
+static void test_backfill_exact_totals(void **state)
+{
+    struct fx *f = *state;
+    struct tu_run r;
+    run_once(f, &r);
+    if (r.status != 0)
+        fprintf(stderr, "%s\n", r.err);
+    assert_int_equal(r.status, 0);
+    /* the admin keys never appear in any output, even at debug level */
+    assert_null(strstr(r.err, OPENAI_KEY));
+    assert_null(strstr(r.err, ANTHROPIC_KEY));
+    assert_null(strstr(r.out, OPENAI_KEY));
+    tu_run_free(&r);
+    check_totals(f);
+    /* nothing secret in the data directory */
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "grep -rqa -e '%s' -e '%s' '%s'", OPENAI_KEY, ANTHROPIC_KEY,
+             f->data);
+    assert_int_not_equal(system(cmd), 0);
+    /* estimated cost was computed for priced models */
+    int64_t from = tu_floor(f->now - 35 * TU_DAY, TU_DAY);
+    assert_true(query_sum(f, "est_cost_usd", "openai", from, f->now + TU_DAY, "1d") > 0);
+
+    /* a second cycle over the same window changes nothing */
+    run_once(f, &r);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    check_totals(f);
+}
+
+static void test_kill_mid_backfill_then_restart(void **state)
+{
+    struct fx *f = *state;
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--once", "--now", NOW, NULL};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        for (size_t i = 0; run_env[i]; i++)
+            putenv(run_env[i]);
+        execv(tu_bin(), argv);
+        _exit(127);
+    }
+    usleep(700 * 1000); /* the simulator answers each page after 40 ms */
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    struct tu_run r;
+    run_once(f, &r);
+    if (r.status != 0)
+        fprintf(stderr, "%s\n", r.err);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    check_totals(f);
+}
+
+/* Seconds since the start of the run at which a log line with `needle` appeared. */
+static double log_time_of(const char *log, const char *needle, double t0)
+{
+    const char *p = strstr(log, needle);
+    if (!p)
+        return -1;
+    while (p > log && p[-1] != '\n')
+        p--;
+    int h, m;
+    double s;
+    if (sscanf(p, "ts=%*d-%*d-%*dT%d:%d:%lfZ", &h, &m, &s) != 3)
+        return -1;
+    return h * 3600 + m * 60 + s - t0;
+}
+
+static void test_429_delays_only_that_endpoint(void **state)
+{
+    struct fx *f = *state;
+    const char *fault = "{\"path\": \"/v1/organization/costs\", \"kind\": \"429\", \"count\": 1, "
+                        "\"retry_after\": \"2\"}";
+    assert_int_equal(sim_http(&f->sim, "/_sim/fault", fault, NULL, NULL), 200);
+    struct tu_run r;
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    run_once(f, &r);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    assert_int_equal(r.status, 0);
+    double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    assert_true(took >= 2.0);
+    /* the other endpoints of the same source finished long before the retry */
+    double t0 = log_time_of(r.err, "event=daemon.start", 0);
+    assert_true(t0 >= 0);
+    double usage = log_time_of(r.err, "unit_committed source=acme-openai endpoint=usage/completions", t0);
+    double costs = log_time_of(r.err, "unit_committed source=acme-openai endpoint=costs", t0);
+    assert_true(usage >= 0 && usage < 1.5);
+    assert_true(costs >= 2.0);
+    assert_non_null(strstr(r.err, "HTTP 429"));
+    tu_run_free(&r);
+    check_totals(f);
+}
+
+static void test_malformed_page_stores_nothing(void **state)
+{
+    struct fx *f = *state;
+    const char *fault = "{\"path\": \"/v1/organizations/cost_report\", \"kind\": \"malformed\", "
+                        "\"count\": -1}";
+    assert_int_equal(sim_http(&f->sim, "/_sim/fault", fault, NULL, NULL), 200);
+    struct tu_run r;
+    run_once(f, &r);
+    assert_int_equal(r.status, 1);
+    /* the log names source, endpoint and status */
+    assert_non_null(strstr(r.err, "source=acme-claude endpoint=cost_report status=200"));
+    tu_run_free(&r);
+    int64_t from = tu_floor(f->now - 35 * TU_DAY, TU_DAY);
+    assert_true(query_sum(f, "cost_usd", "anthropic", from, f->now + TU_DAY, "1d") == 0);
+    /* other endpoints and providers carried on */
+    assert_true(query_sum(f, "cost_usd", "openai", from, f->now + TU_DAY, "1d") > 0);
+    assert_true(query_sum(f, "input_tokens", "anthropic", from, f->now + TU_DAY, "1d") > 0);
+    /* fault cleared: the next run fetches the cost report and the totals match */
+    assert_int_equal(sim_http(&f->sim, "/_sim/reset", "", NULL, NULL), 200);
+    run_once(f, &r);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    check_totals(f);
+}
+
+static void test_rejected_key(void **state)
+{
+    struct fx *f = *state;
+    char *const bad_env[] = {"BW_T_OPENAI=sk-admin-WRONG-key-0000", "BW_T_ANTHROPIC=" ANTHROPIC_KEY,
+                             NULL};
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--once", "--now", NOW, NULL};
+    struct tu_run r;
+    assert_int_equal(tu_run_bw(&r, argv, bad_env), 0);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "source=acme-openai"));
+    assert_non_null(strstr(r.err, "status=401"));
+    assert_null(strstr(r.err, "WRONG-key"));
+    tu_run_free(&r);
+    /* anthropic was not held back */
+    int64_t from = tu_floor(f->now - 35 * TU_DAY, TU_DAY);
+    assert_true(query_sum(f, "input_tokens", "anthropic", from, f->now + TU_DAY, "1d") > 0);
+}
+
+static void test_sigterm_exits_clean(void **state)
+{
+    struct fx *f = *state;
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, NULL};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        for (size_t i = 0; run_env[i]; i++)
+            putenv(run_env[i]);
+        execv(tu_bin(), argv);
+        _exit(127);
+    }
+    usleep(300 * 1000);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    kill(pid, SIGHUP); /* reload of a valid config keeps it running */
+    usleep(100 * 1000);
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(b.tv_sec - a.tv_sec <= 6);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_backfill_exact_totals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_mid_backfill_then_restart, setup_slow,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_429_delays_only_that_endpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_page_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_exits_clean, setup_slow, teardown),
+    };
+    return cmocka_run_group_tests_name("collector", tests, NULL, NULL);
+}
