@@ -81,7 +81,7 @@ static int setup(void **state)
 
 static int setup_slow(void **state)
 {
-    const char *extra[] = {"--delay-ms", "40", NULL};
+    const char *extra[] = {"--delay-ms", "150", NULL};
     return setup_args(state, extra);
 }
 
@@ -211,21 +211,35 @@ static void test_kill_mid_backfill_then_restart(void **state)
 {
     struct fx *f = *state;
     char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--once", "--now", NOW, NULL};
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 2);
+        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(log, 2);
         for (size_t i = 0; run_env[i]; i++)
             putenv(run_env[i]);
         execv(tu_bin(), argv);
         _exit(127);
     }
-    usleep(700 * 1000); /* the simulator answers each page after 40 ms */
+    /* Kill as soon as the first backfill window is committed: the simulator
+     * answers each page after 150 ms, so most windows are still to come. */
+    int seen = 0;
+    for (int i = 0; i < 3000 && !seen; i++) {
+        usleep(2 * 1000);
+        char *log = tu_read_file(logpath);
+        seen = log && strstr(log, "unit_committed source=acme-openai endpoint=usage/completions");
+        free(log);
+    }
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
+    assert_true(seen);
     assert_true(WIFSIGNALED(st));
+    char *log = tu_read_file(logpath);
+    assert_null(strstr(log, "event=collector.cycle_done source=acme-openai"));
+    free(log);
     struct tu_run r;
     run_once(f, &r);
     if (r.status != 0)
@@ -323,17 +337,28 @@ static void test_sigterm_exits_clean(void **state)
 {
     struct fx *f = *state;
     char *argv[] = {"byokwatch", "run", "--config", f->cfg, NULL};
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 2);
+        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(log, 2);
         for (size_t i = 0; run_env[i]; i++)
             putenv(run_env[i]);
         execv(tu_bin(), argv);
         _exit(127);
     }
-    usleep(300 * 1000);
+    /* signal only once the daemon has its handlers (it logs daemon.start then) */
+    int ready = 0;
+    for (int i = 0; i < 200 && !ready; i++) {
+        usleep(50 * 1000);
+        char *log = tu_read_file(logpath);
+        ready = log && strstr(log, "event=daemon.start");
+        free(log);
+    }
+    assert_true(ready);
+    usleep(200 * 1000);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     kill(pid, SIGHUP); /* reload of a valid config keeps it running */
@@ -345,6 +370,11 @@ static void test_sigterm_exits_clean(void **state)
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
     assert_true(b.tv_sec - a.tv_sec <= 6);
+    char *log = tu_read_file(logpath);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "event=config.reload"));
+    assert_non_null(strstr(log, "event=daemon.stopping"));
+    free(log);
 }
 
 int main(void)

@@ -100,6 +100,7 @@ static inline const char *tu_bin(void)
 static inline int tu_run_bw(struct tu_run *r, char *const argv[], char *const env[])
 {
     char outp[] = "/tmp/bwout.XXXXXX", errp[] = "/tmp/bwerr.XXXXXX";
+    memset(r, 0, sizeof *r);
     int fo = mkstemp(outp), fe = mkstemp(errp);
     if (fo < 0 || fe < 0)
         return -1;
