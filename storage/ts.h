@@ -18,6 +18,9 @@
  *   - block-based table options: ours (the table factory copies them),
  *     destroyed after rocksdb_close; the bloom filter policy set on them is
  *     owned by them (shared_ptr) and never destroyed by us.
+ *   - the shared LRU block cache: ours (the table options hold a shared_ptr
+ *     to it as well); rocksdb_cache_destroy drops our reference after
+ *     rocksdb_close and the table options.
  *   - column family handles: destroyed before rocksdb_close.
  *   - read/write options: long-lived in the store; iterators made by the
  *     store are destroyed before returning. Iterator bound slices point
