@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "../common/timeutil.h"
+#include "../storage/ts.h"
 #include "simutil.h"
 #include "testutil.h"
 
@@ -82,6 +83,12 @@ static int setup(void **state)
 static int setup_slow(void **state)
 {
     const char *extra[] = {"--delay-ms", "150", NULL};
+    return setup_args(state, extra);
+}
+
+static int setup_demo(void **state)
+{
+    const char *extra[] = {"--scenario", "demo", NULL};
     return setup_args(state, extra);
 }
 
@@ -377,6 +384,139 @@ static void test_sigterm_exits_clean(void **state)
     free(log);
 }
 
+struct ev_count {
+    const char *needle; /* substring of the event JSON, or NULL */
+    int n;
+    char last[4096];
+};
+
+static int count_cb(const struct ts_event *ev, void *ud)
+{
+    struct ev_count *c = ud;
+    if (!c->needle || strstr(ev->json, c->needle)) {
+        c->n++;
+        snprintf(c->last, sizeof c->last, "%s", ev->json);
+    }
+    return 0;
+}
+
+/* Counts stored events of a type (prefix with '*') whose JSON contains needle. */
+static int count_events(struct fx *f, const char *type, const char *needle, char *last,
+                        size_t lastlen)
+{
+    struct ts_store *st;
+    struct ts_options o = {.read_only = 1};
+    char err[512];
+    if (ts_open(f->data, &o, &st, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    struct ev_count c = {.needle = needle};
+    int rc = ts_events_scan(st, 0, f->now + TU_DAY, type, count_cb, &c, err, sizeof err);
+    ts_close(st);
+    if (last)
+        snprintf(last, lastlen, "%s", c.last);
+    return rc == 0 ? c.n : -1;
+}
+
+static void test_events_and_restatement(void **state)
+{
+    struct fx *f = *state;
+    struct tu_run r;
+    run_once(f, &r);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    char last[4096];
+    /* the demo's burst: eight failed logins for alice */
+    assert_int_equal(count_events(f, "audit.login.failed", "alice@acme.example", NULL, 0), 8);
+    /* bob's login from Changchun carries the geo fields as numbers */
+    assert_true(count_events(f, "audit.login.succeeded", "\"country\":\"CN\"", last,
+                             sizeof last) >= 1);
+    assert_non_null(strstr(last, "\"lat\":43.88"));
+    assert_non_null(strstr(last, "\"ip\":\"175.16.199.5\""));
+    /* the key inventory arrived as events */
+    assert_true(count_events(f, "inventory.api_key.added", NULL, NULL, 0) >= 8);
+    assert_int_equal(count_events(f, "collector.restatement", NULL, NULL, 0), 0);
+    int audit = count_events(f, "audit.*", NULL, NULL, 0);
+
+    /* a closed day's bill changes: the next cycle records a restatement */
+    assert_int_equal(sim_http(&f->sim, "/_sim/restate?provider=openai&day=2026-11-18&factor=1.1",
+                              "", NULL, NULL),
+                     200);
+    run_once(f, &r);
+    assert_int_equal(r.status, 0);
+    tu_run_free(&r);
+    assert_true(count_events(f, "collector.restatement", "\"day\":\"2026-11-18\"", last,
+                             sizeof last) >= 1);
+    assert_non_null(strstr(last, "\"account\":\"acme-openai\""));
+    check_totals(f);
+    /* re-polling the audit log stored no duplicate */
+    assert_int_equal(count_events(f, "audit.*", NULL, NULL, 0), audit);
+}
+
+static void test_repeated_cursor_fails_endpoint(void **state)
+{
+    struct fx *f = *state;
+    const char *fault = "{\"path\": \"/v1/organization/audit_logs\", \"kind\": \"repeat_cursor\", "
+                        "\"count\": -1}";
+    assert_int_equal(sim_http(&f->sim, "/_sim/fault", fault, NULL, NULL), 200);
+    struct tu_run r;
+    run_once(f, &r);
+    assert_int_equal(r.status, 1);
+    assert_non_null(strstr(r.err, "endpoint=audit_logs"));
+    assert_non_null(strstr(r.err, "repeat")); /* parser or daemon guard */
+    tu_run_free(&r);
+    /* nothing of that catch-up was stored; the usage endpoints were */
+    assert_int_equal(count_events(f, "audit.*", NULL, NULL, 0), 0);
+    int64_t from = tu_floor(f->now - 35 * TU_DAY, TU_DAY);
+    assert_true(query_sum(f, "input_tokens", "openai", from, f->now + TU_DAY, "1d") > 0);
+}
+
+static void test_sighup_bad_config_keeps_old(void **state)
+{
+    struct fx *f = *state;
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, NULL};
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(log, 2);
+        for (size_t i = 0; run_env[i]; i++)
+            putenv(run_env[i]);
+        execv(tu_bin(), argv);
+        _exit(127);
+    }
+    int ready = 0;
+    for (int i = 0; i < 200 && !ready; i++) {
+        usleep(50 * 1000);
+        char *log = tu_read_file(logpath);
+        ready = log && strstr(log, "event=daemon.start");
+        free(log);
+    }
+    assert_true(ready);
+    assert_int_equal(tu_write_file(f->cfg, "{\"data_dir\": \"x\", \"bogus\": 1}\n", 0600), 0);
+    kill(pid, SIGHUP);
+    int rejected = 0;
+    for (int i = 0; i < 100 && !rejected; i++) {
+        usleep(20 * 1000);
+        char *log = tu_read_file(logpath);
+        rejected = log && strstr(log, "event=config.reload_rejected");
+        free(log);
+    }
+    assert_true(rejected);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still running */
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    char *log = tu_read_file(logpath);
+    assert_non_null(strstr(log, "byokwatch.json:1:19: bogus: unknown key"));
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -387,6 +527,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_page_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_exits_clean, setup_slow, teardown),
+        cmocka_unit_test_setup_teardown(test_events_and_restatement, setup_demo, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_cursor_fails_endpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_bad_config_keeps_old, setup_slow, teardown),
     };
     return cmocka_run_group_tests_name("collector", tests, NULL, NULL);
 }
