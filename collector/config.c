@@ -873,9 +873,9 @@ static const char *const FORMATS[] = {"md", "html", "csv", "json", NULL};
         .name = NULL                                                                               \
     }
 #define SECRET(base, fl)                                                                           \
-    {.name = base "_env", .kind = K_ENV, .flags = (fl), .group = base},                            \
+    {.name = base "_env", .kind = K_ENV, .flags = (fl), .group = (base)},                          \
     {                                                                                              \
-        .name = base "_file", .kind = K_FILE, .flags = (fl), .group = base                         \
+        .name = base "_file", .kind = K_FILE, .flags = (fl), .group = (base)                       \
     }
 #define BASE_URL(d)                                                                                \
     {                                                                                              \

@@ -235,7 +235,7 @@ static void check_restatement(struct job *j, struct ts_batch *b, uint64_t sid,
 {
     struct daemon *d = j->src->d;
     if (smp->width != TU_DAY || strcmp(smp->metric, "cost_usd") != 0 ||
-        smp->bucket + (1 + SETTLE_DAYS) * TU_DAY > now)
+        smp->bucket + (int64_t)(1 + SETTLE_DAYS) * TU_DAY > now)
         return;
     int64_t *t = NULL;
     double *v = NULL;

@@ -374,8 +374,11 @@ void col_http_cancel(struct col_http *h, long id)
 
 void col_http_cancel_all(struct col_http *h)
 {
-    while (h->head)
-        abort_xfer(h, h->head);
+    struct xfer *next;
+    for (struct xfer *x = h->head; x; x = next) {
+        next = x->next;
+        abort_xfer(h, x);
+    }
 }
 
 size_t col_http_active(const struct col_http *h)

@@ -507,7 +507,7 @@ const struct jpos_entry *jpos_first_duplicate(const struct jpos *p, const struct
     const struct jpos_entry *best = NULL, *best_first = NULL;
     if (!p || p->n < 2)
         return NULL;
-    const struct jpos_entry **by_path = malloc(p->n * sizeof *by_path);
+    const struct jpos_entry **by_path = malloc(p->n * sizeof(struct jpos_entry *));
     if (!by_path) {
         /* Fall back to the quadratic search rather than report nothing. */
         for (size_t i = 1; i < p->n && !best; i++)
@@ -521,7 +521,7 @@ const struct jpos_entry *jpos_first_duplicate(const struct jpos *p, const struct
     }
     for (size_t i = 0; i < p->n; i++)
         by_path[i] = &p->v[i];
-    qsort(by_path, p->n, sizeof *by_path, cmp_entry);
+    qsort(by_path, p->n, sizeof(struct jpos_entry *), cmp_entry);
     size_t run = 0; /* index in by_path of the current run's earliest entry */
     for (size_t i = 1; i < p->n; i++) {
         if (strcmp(by_path[i - 1]->path, by_path[i]->path) != 0) {

@@ -76,8 +76,10 @@ static int cmd_version(int argc, char **argv)
 static int load_config(const char *cmd, const char *path, struct config **cfg)
 {
     char err[1024];
-    if (!path)
-        return usage_error(cmd, "%s", "--config FILE is required");
+    if (!path) {
+        usage_error(cmd, "%s", "--config FILE is required");
+        return EXIT_USAGE;
+    }
     if (cfg_load(path, cfg, err, sizeof err) != 0) {
         fprintf(stderr, "byokwatch: %s\n", err);
         return EXIT_USAGE;
@@ -338,7 +340,7 @@ static int cmd_query(int argc, char **argv)
     if (!have_to)
         to = tu_floor(now, step) + step;
     if (!have_from)
-        from = to - 7 * TU_DAY;
+        from = to - (int64_t)7 * TU_DAY;
     if (to <= from)
         return usage_error("query", "%s", "--from must be before --to");
 
@@ -381,7 +383,6 @@ static int cmd_query(int argc, char **argv)
                              .to = to,
                              .step = step};
     struct ts_agg_result res;
-    rc = 0;
     if (ts_aggregate(st, &q, &res, err, sizeof err) != 0) {
         fprintf(stderr, "byokwatch query: %s\n", err);
         rc = EXIT_RUNTIME;

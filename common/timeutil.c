@@ -97,8 +97,8 @@ int tu_parse_time(const char *s, int64_t *out)
     }
     if (sec == 60)
         sec = 59; /* leap second: clamp */
-    *out = tu_days_from_civil(Y, (unsigned)M, (unsigned)D) * TU_DAY + h * 3600 + mi * 60 + sec -
-           offset;
+    *out = tu_days_from_civil(Y, (unsigned)M, (unsigned)D) * TU_DAY + (int64_t)h * 3600 +
+           (int64_t)mi * 60 + sec - offset;
     return 0;
 }
 
@@ -136,7 +136,7 @@ int tu_parse_duration(const char *s, int64_t *out)
         case 'm': unit = 60; break;
         case 'h': unit = 3600; break;
         case 'd': unit = TU_DAY; break;
-        case 'w': unit = 7 * TU_DAY; break;
+        case 'w': unit = (int64_t)7 * TU_DAY; break;
         default: return -1;
         }
         p++;
@@ -153,7 +153,7 @@ int tu_parse_duration(const char *s, int64_t *out)
 const char *tu_format_duration(int64_t secs, char *buf, size_t len)
 {
     static const struct { int64_t n; char u; } units[] = {
-        {7 * TU_DAY, 'w'}, {TU_DAY, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+        {(int64_t)7 * TU_DAY, 'w'}, {TU_DAY, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (secs != 0 && secs % units[i].n == 0) {
             snprintf(buf, len, "%lld%c", (long long)(secs / units[i].n), units[i].u);

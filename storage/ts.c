@@ -443,10 +443,10 @@ static int registry_add(struct ts_store *st, struct series_rec *r)
         size_t ncap = st->by_id_cap ? st->by_id_cap : 256;
         while (ncap < id)
             ncap *= 2;
-        struct series_rec **n = realloc(st->by_id, ncap * sizeof *n);
+        struct series_rec **n = realloc(st->by_id, ncap * sizeof(struct series_rec *));
         if (!n)
             return -1;
-        memset(n + st->by_id_cap, 0, (ncap - st->by_id_cap) * sizeof *n);
+        memset(n + st->by_id_cap, 0, (ncap - st->by_id_cap) * sizeof(struct series_rec *));
         st->by_id = n;
         st->by_id_cap = ncap;
     }
@@ -567,7 +567,7 @@ static void setup_options(struct ts_store *st)
             /* Dense, sequential keys: small blocks (a range read decompresses
              * little it does not need) and no bloom filter (reads are range
              * scans; point lookups only on overwrites of existing buckets). */
-            rocksdb_block_based_options_set_block_size(t, 4 * 1024);
+            rocksdb_block_based_options_set_block_size(t, (size_t)4 * 1024);
             rocksdb_options_set_compression(o, rocksdb_lz4_compression);
             rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
             rocksdb_options_set_write_buffer_size(o, 64 << 20);
@@ -845,14 +845,14 @@ int ts_series_get(struct ts_store *st, const char *metric, const struct ts_label
     put_be64(ikey + 1, id);
     unsigned char idv8[8];
     put_be64(idv8, id);
-    char *kkey = malloc(klen + 1);
+    char *kkey = malloc(klen + 2);
     if (!kkey) {
         series_free(r);
         snprintf(err, errlen, "out of memory");
         return -TS_EIO;
     }
     kkey[0] = 'k';
-    memcpy(kkey + 1, key, klen);
+    memcpy(kkey + 1, key, klen + 1);
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_put_cf(wb, st->cf[CF_SERIES], kkey, klen + 1, (const char *)idv8, 8);
     rocksdb_writebatch_put_cf(wb, st->cf[CF_SERIES], (const char *)ikey, 9, key, klen);
@@ -912,7 +912,8 @@ static int series_matches(const struct ts_series *s, const char *metric,
 int ts_series_list(const struct ts_store *st, const char *metric, const struct ts_label *match,
                    size_t n_match, const struct ts_series ***out, size_t *n_out)
 {
-    const struct ts_series **list = malloc((st->n_series ? st->n_series : 1) * sizeof *list);
+    const struct ts_series **list =
+        malloc((st->n_series ? st->n_series : 1) * sizeof(struct ts_series *));
     if (!list)
         return -TS_EIO;
     size_t n = 0;
@@ -1431,7 +1432,7 @@ static long group_of(const struct ts_series *s, const struct ts_agg_query *q,
     }
     key[o] = '\0';
     size_t idx;
-    if (strmap_get(map, key, o, &idx) == 0)
+    if (*groups && strmap_get(map, key, o, &idx) == 0)
         return (long)idx;
     if (reserve((void **)groups, cap, *n + 1, sizeof **groups) != 0)
         return -1;
