@@ -50,6 +50,7 @@ struct job {
     enum job_state state;
     int failed;
     int64_t win_start, win_end;   /* BUCKETS: current window */
+    int64_t win_cap;              /* BUCKETS: window length after a page was too big, or 0 */
     int64_t log_start;            /* LOG: earliest time of this catch-up */
     size_t project_idx;           /* per-project listings */
     char *page;                   /* cursor of the page being fetched */
@@ -371,6 +372,79 @@ static void note_usage_keys(struct job *j, struct ts_batch *b, struct strmap *se
     }
 }
 
+/*
+ * Series ids of a unit's label sets. A window repeats each label set in
+ * every bucket, and col_out interns its strings, so identical sets are
+ * pointer-identical: hashing the pointers resolves each set once.
+ */
+struct sid_slot {
+    const struct col_sample *s;
+    uint64_t hash;
+    uint64_t id;
+};
+
+struct sid_cache {
+    struct sid_slot *slots;
+    size_t cap; /* power of two */
+    size_t n;
+};
+
+static int sid_cache_init(struct sid_cache *c, size_t n_samples)
+{
+    size_t cap = 64;
+    while (cap < n_samples / 4 + 16 && cap < ((size_t)1 << 24))
+        cap *= 2;
+    c->slots = calloc(cap, sizeof *c->slots);
+    c->cap = cap;
+    return c->slots ? 0 : -1;
+}
+
+static uint64_t sid_hash(const struct col_sample *s)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)s->metric;
+    for (size_t i = 0; i < s->n_labels; i++) {
+        h = (h ^ (uint64_t)(uintptr_t)s->labels[i].name) * 1099511628211ULL;
+        h = (h ^ (uint64_t)(uintptr_t)s->labels[i].value) * 1099511628211ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+static int sid_same(const struct col_sample *a, const struct col_sample *b)
+{
+    if (a->metric != b->metric || a->n_labels != b->n_labels)
+        return 0;
+    for (size_t i = 0; i < a->n_labels; i++) {
+        if (a->labels[i].name != b->labels[i].name || a->labels[i].value != b->labels[i].value)
+            return 0;
+    }
+    return 1;
+}
+
+static int series_of(struct ts_store *st, struct sid_cache *c, const struct col_sample *smp,
+                     uint64_t *id, char *err, size_t errlen)
+{
+    uint64_t h = sid_hash(smp);
+    size_t mask = c->cap - 1, i = (size_t)h & mask;
+    for (; c->slots[i].s; i = (i + 1) & mask) {
+        if (c->slots[i].hash == h && sid_same(c->slots[i].s, smp)) {
+            *id = c->slots[i].id;
+            return 0;
+        }
+    }
+    struct ts_label labels[COL_MAX_LABELS];
+    for (size_t l = 0; l < smp->n_labels; l++)
+        labels[l] = (struct ts_label){smp->labels[l].name, smp->labels[l].value};
+    const struct ts_series *ser;
+    if (ts_series_get(st, smp->metric, labels, smp->n_labels, &ser, err, errlen) != 0)
+        return -1;
+    *id = ser->id;
+    if (c->n < c->cap / 2) { /* at most half full (so probes end); past that, no caching */
+        c->slots[i] = (struct sid_slot){.s = smp, .hash = h, .id = ser->id};
+        c->n++;
+    }
+    return 0;
+}
+
 static int job_commit(struct job *j)
 {
     struct source *s = j->src;
@@ -380,6 +454,7 @@ static int job_commit(struct job *j)
     int rc = -1;
     struct ts_batch *b = ts_batch_new();
     struct strmap seen = {0};
+    struct sid_cache cache = {0};
     if (!b)
         return -1;
     if (j->ep->kind == COL_EP_BUCKETS && d->prices &&
@@ -388,19 +463,18 @@ static int job_commit(struct job *j)
                   s->cfg->name, j->ep->name, err);
         goto out;
     }
+    if (sid_cache_init(&cache, j->acc.n_samples) != 0)
+        goto out;
     for (size_t i = 0; i < j->acc.n_samples; i++) {
         const struct col_sample *smp = &j->acc.samples[i];
-        struct ts_label labels[COL_MAX_LABELS];
-        for (size_t l = 0; l < smp->n_labels; l++)
-            labels[l] = (struct ts_label){smp->labels[l].name, smp->labels[l].value};
-        const struct ts_series *ser;
-        if (ts_series_get(d->st, smp->metric, labels, smp->n_labels, &ser, err, sizeof err) != 0) {
+        uint64_t sid;
+        if (series_of(d->st, &cache, smp, &sid, err, sizeof err) != 0) {
             log_event(LOG_ERROR, "collector.bad_sample", "source=%s endpoint=%s reason=\"%s\"",
                       s->cfg->name, j->ep->name, err);
             goto out;
         }
-        check_restatement(j, b, ser->id, smp, now);
-        if (ts_batch_add(b, ser->id, smp->bucket, smp->value) != 0)
+        check_restatement(j, b, sid, smp, now);
+        if (ts_batch_add(b, sid, smp->bucket, smp->value) != 0)
             goto out;
     }
     note_usage_keys(j, b, &seen, now);
@@ -445,6 +519,7 @@ static int job_commit(struct job *j)
     }
     rc = 0;
 out:
+    free(cache.slots);
     strmap_free(&seen);
     ts_batch_free(b);
     col_out_free(&j->acc);
@@ -545,8 +620,9 @@ static void job_next_unit(struct job *j)
             job_finish(j, 1);
             return;
         }
+        int64_t maxw = j->win_cap ? j->win_cap : j->ep->max_window;
         j->win_start = start;
-        j->win_end = start + j->ep->max_window < end_all ? start + j->ep->max_window : end_all;
+        j->win_end = start + maxw < end_all ? start + maxw : end_all;
         break;
     }
     case COL_EP_LOG: {
@@ -628,8 +704,24 @@ static void on_response(const struct col_http_result *r, void *ud)
     struct job *j = ud;
     struct source *s = j->src;
     j->http_id = 0;
+    if (r->too_big && j->ep->kind == COL_EP_BUCKETS && j->win_end - j->win_start > j->ep->bucket) {
+        /* A page over the size cap: ask for half the window (providers page by
+         * buckets, not rows, so a large organisation's week can be huge). */
+        int64_t half = tu_floor((j->win_end - j->win_start) / 2, j->ep->bucket);
+        j->win_cap = half > j->ep->bucket ? half : j->ep->bucket;
+        j->win_end = j->win_start + j->win_cap;
+        col_out_free(&j->acc);
+        free(j->page);
+        free(j->prev_page);
+        j->page = j->prev_page = NULL;
+        log_event(LOG_INFO, "collector.window_halved", "source=%s endpoint=%s window_s=%lld",
+                  s->cfg->name, j->ep->name, (long long)j->win_cap);
+        job_issue(j);
+        return;
+    }
     if (r->curl_code != CURLE_OK) {
-        if (r->curl_code == CURLE_WRITE_ERROR || r->curl_code == CURLE_FILESIZE_EXCEEDED) {
+        if (r->too_big || r->curl_code == CURLE_WRITE_ERROR ||
+            r->curl_code == CURLE_FILESIZE_EXCEEDED) {
             job_fail(j, "status=%ld reason=\"%s\"", r->status, r->error);
             return;
         }
@@ -772,7 +864,7 @@ static void source_cycle_start(struct source *s)
         struct job *j = &s->jobs[i];
         j->state = J_IDLE;
         j->failed = 0;
-        j->win_start = j->win_end = j->log_start = 0;
+        j->win_start = j->win_end = j->log_start = j->win_cap = 0;
         j->project_idx = 0;
         j->pages = 0;
     }

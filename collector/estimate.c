@@ -77,8 +77,9 @@ static int ent_cmp(const void *pa, const void *pb)
         return x->n_labels < y->n_labels ? -1 : 1;
     for (size_t i = 0; i < x->n_labels; i++) {
         const struct col_label *lx = &x->labels[a->order[i]], *ly = &y->labels[b->order[i]];
-        int c = strcmp(lx->name, ly->name);
-        if (!c)
+        /* interned strings: equal text is usually the same pointer */
+        int c = lx->name == ly->name ? 0 : strcmp(lx->name, ly->name);
+        if (!c && lx->value != ly->value)
             c = strcmp(lx->value, ly->value);
         if (c)
             return c;
@@ -92,20 +93,6 @@ static const char *label(const struct col_sample *s, const char *name)
         if (!strcmp(s->labels[i].name, name))
             return s->labels[i].value;
     return NULL;
-}
-
-/* Frees samples appended past n0 (a failed append leaves nothing behind). */
-static void truncate_samples(struct col_out *out, size_t n0)
-{
-    for (size_t i = n0; i < out->n_samples; i++) {
-        struct col_sample *s = &out->samples[i];
-        free(s->metric);
-        for (size_t k = 0; k < s->n_labels; k++) {
-            free(s->labels[k].name);
-            free(s->labels[k].value);
-        }
-    }
-    out->n_samples = n0;
 }
 
 int col_estimate_costs(const struct col_prices *p, struct col_out *out, char *err, size_t errlen)
@@ -192,7 +179,7 @@ int col_estimate_costs(const struct col_prices *p, struct col_out *out, char *er
     rc = 0;
     goto out;
 nomem:
-    truncate_samples(out, n0);
+    col_out_truncate(out, n0); /* a failed append leaves nothing behind */
     if (err && errlen)
         snprintf(err, errlen, "estimating costs: out of memory");
 out:

@@ -223,7 +223,8 @@ static void check_done(struct col_http *h)
         res.retry_after = x->retry_after;
         res.ratelimit_reset = x->rl_reset;
         res.content_type = x->ctype;
-        if (x->too_big)
+        res.too_big = x->too_big || code == CURLE_FILESIZE_EXCEEDED;
+        if (res.too_big)
             res.error = "response body over 32 MiB";
         else if (code != CURLE_OK)
             res.error = x->errbuf[0] ? x->errbuf : curl_easy_strerror(code);

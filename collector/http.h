@@ -25,6 +25,7 @@ struct col_http_result {
                                anthropic-ratelimit-requests-reset), or NULL */
     char *content_type;     /* Content-Type header, or NULL */
     const char *error;      /* human reason for a transport failure ("" when none) */
+    int too_big;            /* the body was over COL_HTTP_MAX_BODY (transfer aborted) */
     double seconds;         /* total transfer time */
 };
 

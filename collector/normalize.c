@@ -1,11 +1,45 @@
 /*
- * The col_out container: growable arrays of owned samples, events and
- * inventory items. No domain logic lives here.
+ * The col_out container: growable arrays of samples, events and inventory
+ * items. Sample strings (metric, label names and values) repeat across a
+ * page, so they are interned in a per-col_out pool of chunks: one copy per
+ * distinct string, no allocation per sample. No domain logic lives here.
  */
 #include "normalize.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+struct col_pool_chunk {
+    struct col_pool_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+#define POOL_CHUNK 65536
+
+static const char *intern(struct col_out *o, const char *str)
+{
+    size_t n = strlen(str), found;
+    if (strmap_get(&o->pool, str, n, &found) == 0)
+        return (const char *)found;
+    struct col_pool_chunk *c = o->chunks;
+    if (!c || c->cap - c->used < n + 1) {
+        size_t cap = n + 1 > POOL_CHUNK ? n + 1 : POOL_CHUNK;
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = o->chunks;
+        o->chunks = c;
+    }
+    char *p = c->data + c->used;
+    memcpy(p, str, n + 1);
+    c->used += n + 1;
+    if (strmap_put(&o->pool, p, n, (size_t)p) != 0)
+        return NULL;
+    return p;
+}
 
 static int grow(void **arr, size_t *cap, size_t need, size_t elem)
 {
@@ -22,19 +56,8 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-static void sample_free(struct col_sample *s)
-{
-    free(s->metric);
-    for (size_t i = 0; i < s->n_labels; i++) {
-        free(s->labels[i].name);
-        free(s->labels[i].value);
-    }
-}
-
 void col_out_free(struct col_out *o)
 {
-    for (size_t i = 0; i < o->n_samples; i++)
-        sample_free(&o->samples[i]);
     for (size_t i = 0; i < o->n_events; i++) {
         free(o->events[i].type);
         free(o->events[i].uid);
@@ -49,7 +72,19 @@ void col_out_free(struct col_out *o)
     free(o->events);
     free(o->items);
     free(o->next_page);
+    strmap_free(&o->pool);
+    while (o->chunks) {
+        struct col_pool_chunk *next = o->chunks->next;
+        free(o->chunks);
+        o->chunks = next;
+    }
     memset(o, 0, sizeof *o);
+}
+
+void col_out_truncate(struct col_out *o, size_t n)
+{
+    if (n < o->n_samples)
+        o->n_samples = n;
 }
 
 int col_out_sample(struct col_out *o, const char *metric, const char *const labels[][2], size_t n,
@@ -58,25 +93,18 @@ int col_out_sample(struct col_out *o, const char *metric, const char *const labe
     if (grow((void **)&o->samples, &o->cap_samples, o->n_samples + 1, sizeof *o->samples))
         return -1;
     struct col_sample *s = &o->samples[o->n_samples];
-    memset(s, 0, sizeof *s);
-    s->metric = strdup(metric);
-    if (!s->metric)
+    s->n_labels = 0;
+    if (!(s->metric = intern(o, metric)))
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (!labels[i][1] || !labels[i][1][0])
             continue;
-        if (s->n_labels == COL_MAX_LABELS) {
-            sample_free(s);
+        if (s->n_labels == COL_MAX_LABELS)
             return -1;
-        }
         struct col_label *l = &s->labels[s->n_labels];
-        l->name = strdup(labels[i][0]);
-        l->value = strdup(labels[i][1]);
-        s->n_labels++;
-        if (!l->name || !l->value) {
-            sample_free(s);
+        if (!(l->name = intern(o, labels[i][0])) || !(l->value = intern(o, labels[i][1])))
             return -1;
-        }
+        s->n_labels++;
     }
     s->bucket = bucket;
     s->width = width;

@@ -12,15 +12,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/strmap.h"
+
 #define COL_MAX_LABELS 12
 
+/* Sample strings are interned in the col_out's pool: shared, not owned. */
 struct col_label {
-    char *name;
-    char *value;
+    const char *name;
+    const char *value;
 };
 
 struct col_sample {
-    char *metric;
+    const char *metric;
     struct col_label labels[COL_MAX_LABELS];
     size_t n_labels;
     int64_t bucket;  /* bucket start, UTC seconds */
@@ -52,6 +55,8 @@ struct col_out {
     size_t n_items, cap_items;
     char *next_page;   /* cursor for the next page request; NULL when this was the last */
     int64_t max_time;  /* latest event time seen on the page (log endpoints), or 0 */
+    struct strmap pool;            /* interned sample strings -> their pooled copy */
+    struct col_pool_chunk *chunks; /* storage of the pooled strings */
 };
 
 /* Zero-initialise a col_out; col_out_free releases everything and zeroes it again. */
@@ -59,8 +64,9 @@ void col_out_free(struct col_out *o);
 
 /*
  * Appends a sample. labels is an array of n name/value pairs (const
- * strings, copied); pairs with a NULL or empty value are dropped. Returns 0,
- * or -1 on allocation failure or more than COL_MAX_LABELS labels.
+ * strings, interned: each distinct string is copied once per col_out);
+ * pairs with a NULL or empty value are dropped. Returns 0, or -1 on
+ * allocation failure or more than COL_MAX_LABELS labels.
  */
 int col_out_sample(struct col_out *o, const char *metric, const char *const labels[][2], size_t n,
                    int64_t bucket, int64_t width, double value);
@@ -74,6 +80,9 @@ int col_out_sample(struct col_out *o, const char *metric, const char *const labe
  */
 int col_out_event(struct col_out *o, int64_t time, const char *type, const char *uid,
                   json_t *obj);
+
+/* Drops the samples after the first n (their pooled strings stay until col_out_free). */
+void col_out_truncate(struct col_out *o, size_t n);
 
 /* Appends an inventory item; obj (borrowed) dumped as for events. */
 int col_out_item(struct col_out *o, const char *kind, const char *id, json_t *obj);
