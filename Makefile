@@ -16,10 +16,10 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -g -O2 \
-	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 $(WERROR) $(SAN) \
+	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -pthread $(WERROR) $(SAN) \
 	-DBW_VERSION='"$(VERSION)"' -DBW_GIT_REV='"$(GIT_REV)"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 
 LIB_SRC := $(wildcard common/*.c storage/*.c analyzers/*.c alerts/*.c report/*.c) \

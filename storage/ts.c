@@ -10,6 +10,7 @@
 #include "ts.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <rocksdb/c.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ static const char *const cf_names[CF_COUNT] = {
 #define KEY_LEN 16
 #define TS_BLOCK_CACHE_BYTES ((size_t)128 << 20)
 #define TS_MAX_RANGE_STEPS 200000LL
+#define TS_AGG_SPLIT_MIN_SERIES 64
+#define TS_AGG_SPLIT_MIN_POINTS 50000
 #define TS_MAX_TIME (1LL << 40) /* about 34,000 years either side of 1970 */
 #define EVENT_UID_PREFIX "_ts/ev/"
 #define MAGIC "byokwatch-ts"
@@ -1394,9 +1397,8 @@ struct group_acc {
     char *gkey;            /* group values joined by \x1f, each prefixed by 1 (set) or 0 */
     struct ts_label *labels;
     size_t n_labels;
-    double *sum;           /* dense per step */
-    unsigned char *has;
     size_t n_series;
+    size_t index;          /* row of the group in the dense sum/has matrices */
 };
 
 static int group_cmp(const void *a, const void *b)
@@ -1410,16 +1412,13 @@ static void groups_free(struct group_acc *g, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(g[i].gkey);
         free(g[i].labels);
-        free(g[i].sum);
-        free(g[i].has);
     }
     free(g);
 }
 
 /* Returns the group index of series s, creating the group; -1 on OOM. */
 static long group_of(const struct ts_series *s, const struct ts_agg_query *q,
-                     struct strmap *map, struct group_acc **groups, size_t *n, size_t *cap,
-                     size_t n_steps)
+                     struct strmap *map, struct group_acc **groups, size_t *n, size_t *cap)
 {
     char key[2048];
     size_t o = 0;
@@ -1440,13 +1439,9 @@ static long group_of(const struct ts_series *s, const struct ts_agg_query *q,
     memset(g, 0, sizeof *g);
     g->gkey = strdup(key);
     g->labels = calloc(q->n_group_by ? q->n_group_by : 1, sizeof *g->labels);
-    g->sum = calloc(n_steps ? n_steps : 1, sizeof *g->sum);
-    g->has = calloc(n_steps ? n_steps : 1, 1);
-    if (!g->gkey || !g->labels || !g->sum || !g->has) {
+    if (!g->gkey || !g->labels) {
         free(g->gkey);
         free(g->labels);
-        free(g->sum);
-        free(g->has);
         return -1;
     }
     for (size_t i = 0; i < q->n_group_by; i++) {
@@ -1457,11 +1452,68 @@ static long group_of(const struct ts_series *s, const struct ts_agg_query *q,
     if (strmap_put(map, g->gkey, o, *n) != 0) {
         free(g->gkey);
         free(g->labels);
-        free(g->sum);
-        free(g->has);
         return -1;
     }
+    g->index = *n;
     return (long)(*n)++;
+}
+
+/*
+ * One share of an aggregation: series [lo, hi) of the list summed into the
+ * dense matrices sum/has (row = group index, column = step) through its
+ * own bounded iterator. Runs on the caller's thread or on a helper thread.
+ */
+struct agg_part {
+    struct ts_store *st;
+    const struct ts_agg_query *q;
+    const struct ts_series **list;
+    const long *gidx;
+    size_t lo, hi;
+    int cf;
+    int64_t base;
+    size_t n_steps;
+    double *sum;
+    unsigned char *has;
+    int rc;
+    char err[256];
+};
+
+static void *agg_scan(void *arg)
+{
+    struct agg_part *p = arg;
+    const struct ts_agg_query *q = p->q;
+    if (p->lo >= p->hi)
+        return NULL;
+    unsigned char lo[KEY_LEN], hi[KEY_LEN];
+    point_key(lo, p->list[p->lo]->id, q->from);
+    point_key(hi, p->list[p->hi - 1]->id, q->to);
+    struct bounded_iter bi;
+    biter_open(p->st, &bi, p->cf, lo, KEY_LEN, hi, KEY_LEN);
+    for (size_t i = p->lo; i < p->hi; i++) {
+        double *sum = p->sum + (size_t)p->gidx[i] * p->n_steps;
+        unsigned char *has = p->has + (size_t)p->gidx[i] * p->n_steps;
+        unsigned char k[KEY_LEN];
+        uint64_t id = p->list[i]->id;
+        point_key(k, id, q->from);
+        for (rocksdb_iter_seek(bi.it, (const char *)k, KEY_LEN); rocksdb_iter_valid(bi.it);
+             rocksdb_iter_next(bi.it)) {
+            size_t kl, vl;
+            const unsigned char *kk = (const unsigned char *)rocksdb_iter_key(bi.it, &kl);
+            if (kl != KEY_LEN || get_be64(kk) != id)
+                break;
+            int64_t t = time_dec(get_be64(kk + 8));
+            if (t >= q->to)
+                break;
+            const char *val = rocksdb_iter_value(bi.it, &vl);
+            if (vl != 8)
+                continue;
+            size_t si = (size_t)((t - p->base) / q->step);
+            sum[si] += get_double(val);
+            has[si] = 1;
+        }
+    }
+    p->rc = biter_close(p->st, &bi, "aggregating", p->err, sizeof p->err);
+    return NULL;
 }
 
 int ts_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_agg_result *out,
@@ -1494,67 +1546,81 @@ int ts_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_ag
     struct group_acc *groups = NULL;
     size_t n_groups = 0, cap_groups = 0;
     int rc = 0;
-    struct bounded_iter bi = {0};
-    if (n_list > 0) {
-        unsigned char lo[KEY_LEN], hi[KEY_LEN];
-        point_key(lo, list[0]->id, q->from);
-        point_key(hi, list[n_list - 1]->id, q->to);
-        biter_open(st, &bi, use_rollup ? CF_ROLLUP : CF_POINTS, lo, KEY_LEN, hi, KEY_LEN);
+    long *gidx = malloc((n_list ? n_list : 1) * sizeof *gidx);
+    double *sum[2] = {NULL, NULL};
+    unsigned char *has[2] = {NULL, NULL};
+    if (!gidx) {
+        rc = -TS_EIO;
+        snprintf(err, errlen, "out of memory");
+        goto done;
     }
-    for (size_t i = 0; i < n_list && rc == 0; i++) {
-        long gi = group_of(list[i], q, &map, &groups, &n_groups, &cap_groups, n_steps);
-        if (gi < 0) {
+    for (size_t i = 0; i < n_list; i++) {
+        gidx[i] = group_of(list[i], q, &map, &groups, &n_groups, &cap_groups);
+        if (gidx[i] < 0) {
             rc = -TS_EIO;
             snprintf(err, errlen, "out of memory or group labels too long");
-            break;
+            goto done;
         }
-        struct group_acc *g = &groups[gi];
-        g->n_series++;
-        unsigned char k[KEY_LEN];
-        point_key(k, list[i]->id, q->from);
-        uint64_t id = list[i]->id;
-        for (rocksdb_iter_seek(bi.it, (const char *)k, KEY_LEN); rocksdb_iter_valid(bi.it);
-             rocksdb_iter_next(bi.it)) {
-            size_t kl, vl;
-            const unsigned char *kk = (const unsigned char *)rocksdb_iter_key(bi.it, &kl);
-            if (kl != KEY_LEN || get_be64(kk) != id)
-                break;
-            int64_t t = time_dec(get_be64(kk + 8));
-            if (t >= q->to)
-                break;
-            const char *val = rocksdb_iter_value(bi.it, &vl);
-            if (vl != 8)
-                continue;
-            size_t si = (size_t)((t - base) / q->step);
-            g->sum[si] += get_double(val);
-            g->has[si] = 1;
+        groups[gidx[i]].n_series++;
+    }
+    /* A large aggregation is split across two threads, each with its own
+     * iterator and matrices, joined before returning (see ts.h). */
+    int two = n_list >= TS_AGG_SPLIT_MIN_SERIES && n_list * n_steps >= TS_AGG_SPLIT_MIN_POINTS;
+    size_t cells = (n_groups ? n_groups : 1) * n_steps;
+    for (int t = 0; t < 1 + two; t++) {
+        sum[t] = calloc(cells, sizeof *sum[t]);
+        has[t] = calloc(cells, 1);
+        if (!sum[t] || !has[t]) {
+            rc = -TS_EIO;
+            snprintf(err, errlen, "out of memory");
+            goto done;
         }
     }
-    if (n_list > 0) {
-        int rc2 = biter_close(st, &bi, "aggregating", err, errlen);
-        if (rc == 0)
-            rc = rc2;
+    int cf = use_rollup ? CF_ROLLUP : CF_POINTS;
+    size_t half = two ? n_list / 2 : n_list;
+    struct agg_part parts[2] = {
+        {.st = st, .q = q, .list = list, .gidx = gidx, .lo = 0, .hi = half, .cf = cf,
+         .base = base, .n_steps = n_steps, .sum = sum[0], .has = has[0]},
+        {.st = st, .q = q, .list = list, .gidx = gidx, .lo = half, .hi = n_list, .cf = cf,
+         .base = base, .n_steps = n_steps, .sum = sum[1], .has = has[1]},
+    };
+    pthread_t helper;
+    int threaded = two && pthread_create(&helper, NULL, agg_scan, &parts[1]) == 0;
+    agg_scan(&parts[0]);
+    if (two && threaded)
+        pthread_join(helper, NULL);
+    else if (two)
+        agg_scan(&parts[1]);
+    for (int t = 0; t < 1 + two && rc == 0; t++) {
+        if (parts[t].rc != 0) {
+            rc = parts[t].rc;
+            snprintf(err, errlen, "%s", parts[t].err);
+        }
     }
-    free(list);
-    strmap_free(&map);
-    if (rc != 0) {
-        groups_free(groups, n_groups);
-        return rc;
+    if (rc == 0 && two) {
+        for (size_t c = 0; c < cells; c++) {
+            sum[0][c] += sum[1][c];
+            has[0][c] |= has[1][c];
+        }
     }
+    if (rc != 0)
+        goto done;
     if (n_groups > 1)
         qsort(groups, n_groups, sizeof *groups, group_cmp);
     out->groups = calloc(n_groups ? n_groups : 1, sizeof *out->groups);
     if (!out->groups) {
-        groups_free(groups, n_groups);
+        rc = -TS_EIO;
         snprintf(err, errlen, "out of memory");
-        return -TS_EIO;
+        goto done;
     }
     for (size_t i = 0; i < n_groups; i++) {
         struct group_acc *g = &groups[i];
         struct ts_agg_group *o = &out->groups[i];
+        const double *gs = sum[0] + g->index * n_steps;
+        const unsigned char *gh = has[0] + g->index * n_steps;
         size_t cnt = 0;
-        for (size_t s = 0; s < n_steps; s++)
-            cnt += g->has[s];
+        for (size_t k = 0; k < n_steps; k++)
+            cnt += gh[k];
         o->times = malloc((cnt ? cnt : 1) * sizeof *o->times);
         o->values = malloc((cnt ? cnt : 1) * sizeof *o->values);
         o->labels = g->labels;
@@ -1567,16 +1633,24 @@ int ts_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_ag
             snprintf(err, errlen, "out of memory");
             break;
         }
-        for (size_t s = 0; s < n_steps; s++) {
-            if (g->has[s]) {
-                o->times[o->n_points] = base + (int64_t)s * q->step;
-                o->values[o->n_points++] = g->sum[s];
+        for (size_t k = 0; k < n_steps; k++) {
+            if (gh[k]) {
+                o->times[o->n_points] = base + (int64_t)k * q->step;
+                o->values[o->n_points++] = gs[k];
             }
         }
     }
-    groups_free(groups, n_groups);
     if (rc != 0)
         ts_agg_free(out);
+done:
+    for (int t = 0; t < 2; t++) {
+        free(sum[t]);
+        free(has[t]);
+    }
+    free(gidx);
+    free(list);
+    strmap_free(&map);
+    groups_free(groups, n_groups);
     return rc;
 }
 

@@ -28,7 +28,10 @@
  * Nothing outside storage/ calls the RocksDB API.
  *
  * Threading: one writer (the daemon loop); reads may run concurrently with
- * it. A store opened read-only (ts_options.read_only) takes no lock and can
+ * it. ts_aggregate splits a large query (at least 64 series and 50,000
+ * points) across the calling thread and one helper thread, each with its
+ * own iterator, and joins it before returning: callers see a plain
+ * synchronous call. A store opened read-only (ts_options.read_only) takes no lock and can
  * be used while a daemon holds the data directory.
  */
 #ifndef BW_TS_H
