@@ -17,7 +17,8 @@ GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -g -O2 \
 	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 -pthread $(WERROR) $(SAN) \
-	-DBW_VERSION='"$(VERSION)"' -DBW_GIT_REV='"$(GIT_REV)"'
+	-DBW_VERSION='"$(VERSION)"' -DBW_GIT_REV='"$(GIT_REV)"' \
+	-DBW_DATADIR='"$(PREFIX)/share/byokwatch"'
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 ALL_CFLAGS = $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
@@ -96,7 +97,8 @@ bench: deps
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/byokwatch
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/byokwatch
-	install -m 0644 conf/byokwatch.example.json $(DESTDIR)$(PREFIX)/share/byokwatch/
+	install -m 0644 conf/byokwatch.example.json conf/prices.json conf/prices.LICENSE \
+		conf/prices.SOURCE.md $(DESTDIR)$(PREFIX)/share/byokwatch/
 
 # clang-tidy runs once per file: with several files in one run, clang-tidy 14's
 # valist checker reports "uninitialized va_list" after the first (llvm-project#40656).

@@ -1108,6 +1108,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 /* ---- entry ---- */
 
+/*
+ * The price table: `prices` as given (absolute, or relative to the working
+ * directory), else relative to the config file's directory, else the
+ * installed copy (BW_DATADIR/prices.json).
+ */
 static char *resolve_prices(const struct config *cfg)
 {
     char path[4096];
@@ -1119,6 +1124,9 @@ static char *resolve_prices(const struct config *cfg)
         if (access(path, R_OK) == 0)
             return strdup(path);
     }
+    snprintf(path, sizeof path, "%s/prices.json", BW_DATADIR);
+    if (access(path, R_OK) == 0)
+        return strdup(path);
     return strdup(cfg->prices);
 }
 
