@@ -445,6 +445,31 @@ static int series_of(struct ts_store *st, struct sid_cache *c, const struct col_
     return 0;
 }
 
+/* On a terminal: how far each source's time windows have got (backfill). */
+static void show_progress(const struct daemon *d)
+{
+    char line[400];
+    size_t o = 0;
+    for (size_t i = 0; i < d->n_sources && o < sizeof line - 64; i++) {
+        const struct source *s = &d->sources[i];
+        int64_t least = 0;
+        for (size_t k = 0; k < s->n_jobs; k++) {
+            const struct job *j = &s->jobs[k];
+            if (j->ep->kind == COL_EP_BUCKETS && j->state == J_RUNNING && j->win_end &&
+                (least == 0 || j->win_end < least))
+                least = j->win_end;
+        }
+        char t[32];
+        if (least)
+            tu_format_time(least, t, sizeof t);
+        int w = snprintf(line + o, sizeof line - o, "%s%s %s", o ? "   " : "", s->cfg->name,
+                         least ? t : (s->in_cycle ? "..." : "done"));
+        if (w > 0 && (size_t)w < sizeof line - o)
+            o += (size_t)w;
+    }
+    log_progress("collecting: %s", line);
+}
+
 static int job_commit(struct job *j)
 {
     struct source *s = j->src;
@@ -509,6 +534,8 @@ static int job_commit(struct job *j)
     s->samples += ts_batch_samples(b);
     s->events += j->acc.n_events;
     s->units++;
+    if (j->ep->kind == COL_EP_BUCKETS)
+        show_progress(d);
     if (log_get_level() <= LOG_DEBUG) {
         char a[32], z[32];
         log_event(LOG_DEBUG, "collector.unit_committed",
@@ -1185,6 +1212,7 @@ int col_run(struct col_run_opts *opts)
               d.cfg->data_dir);
     start_all(&d);
     event_base_dispatch(d.base);
+    log_progress_end();
     rc = d.once ? d.exit_code : 0;
     if (d.once && d.stopping)
         rc = 1;

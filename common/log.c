@@ -6,11 +6,13 @@
 
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define COMPLAIN_MAX_INTERVAL 86400
 
 static enum log_level g_level = LOG_INFO;
 static FILE *g_stream;
+static int g_progress_shown;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -99,8 +101,35 @@ static void vlog(enum log_level level, const char *event, const char *fmt, va_li
         if (line[n + 1] == '\0')
             line[n] = '\0';
     }
+    if (g_progress_shown) {
+        fputs("\r\033[K", out);
+        g_progress_shown = 0;
+    }
     fprintf(out, "%s\n", line);
     fflush(out);
+}
+
+void log_progress(const char *fmt, ...)
+{
+    if (g_stream || !isatty(2))
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\r\033[K%s", line);
+    fflush(stderr);
+    g_progress_shown = 1;
+}
+
+void log_progress_end(void)
+{
+    if (!g_progress_shown)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    g_progress_shown = 0;
 }
 
 void log_event(enum log_level level, const char *event, const char *fmt, ...)

@@ -57,6 +57,14 @@ void log_release(struct log_complaint *c, const char *event, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * Shows a one-line progress status on stderr when it is a terminal (and
+ * does nothing otherwise): the line is redrawn in place and cleared by the
+ * next log line or by log_progress_end().
+ */
+void log_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_progress_end(void);
+
+/*
  * Returns a display form of a secret: "..." plus its last four characters
  * when it is at least 12 characters long, else "****". Writes into buf.
  */
