@@ -38,6 +38,26 @@ SIM_BIN  := $(BUILD)/bw-sim
 
 .PHONY: all deps test asan bench demo install clean lint format check-format
 
+# Fuzzing (tests/fuzz/): one libFuzzer target per parser. `make fuzz` builds
+# each with clang into build/fuzz/<target> and runs it for FUZZ_SECONDS on a
+# copy of its seed corpus (build/fuzz/corpus-<target>, kept between runs;
+# crashes land in build/fuzz/artifacts-<target>/). `make test` links the same
+# targets with tests/fuzz/replay.c and the normal flags and replays the seeds.
+FUZZ_TARGETS ?= openai anthropic config prices
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS    ?=
+FUZZ_CC      ?= clang
+FUZZ_PKGS    ?= clang libclang-rt-14-dev
+FUZZ_BUILD   := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_HDR     := tests/fuzz/fuzz.h tests/fuzz/fuzz_poller.h
+# clang's -Wformat=2 flags common/log.c's vsnprintf wrappers, which gcc accepts.
+FUZZ_NOERROR := -Wno-error=format-nonliteral -Wno-error=format-zero-length
+FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%)
+FUZZ_REPLAY_BIN := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz_replay_%)
+
+.PHONY: fuzz
+
 all: deps
 	@$(MAKE) --no-print-directory $(BIN)
 
@@ -72,9 +92,37 @@ $(COLLECTOR_BENCH_BIN): tests/bench/bench_collector.c $(LIB) tests/simutil.h tes
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) $(LDFLAGS)
 
+# The corpus replayers run first so that the output ends with cmocka's summary.
 test: deps
-	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN) $(if $(SIM_SRC),$(SIM_BIN))
-	@BW_BIN=$(abspath $(BIN)) BW_SIM=$(abspath $(SIM_BIN)) scripts/run-tests.sh $(TEST_BIN)
+	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN) $(FUZZ_REPLAY_BIN) $(if $(SIM_SRC),$(SIM_BIN))
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+		$(BUILD)/tests/fuzz_replay_$$t tests/fuzz/corpus/$$t || rc=1; \
+	done; \
+	BW_BIN=$(abspath $(BIN)) BW_SIM=$(abspath $(SIM_BIN)) scripts/run-tests.sh $(TEST_BIN) || rc=1; \
+	exit $$rc
+
+$(BUILD)/tests/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB) $(FUZZ_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(PKG_LIBS) $(LDFLAGS)
+
+# Only in the sub-make below (BUILD=build/fuzz, CC=clang, library built with
+# -fsanitize=fuzzer-no-link so libFuzzer sees its coverage).
+$(FUZZ_BIN): $(FUZZ_BUILD)/%: tests/fuzz/fuzz_%.c $(LIB) $(FUZZ_HDR)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(PKG_LIBS) $(LDFLAGS)
+
+fuzz: deps
+	@scripts/deps.sh $(FUZZ_PKGS)
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) CFLAGS="-O1" \
+		WERROR="$(WERROR) $(FUZZ_NOERROR)" SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_BIN)
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/corpus-$$t $(FUZZ_BUILD)/artifacts-$$t && \
+		cp tests/fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus-$$t/ || exit 1; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+		echo "=== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) \
+			-timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/artifacts-$$t/ \
+			$$dict $(FUZZ_ARGS) $(FUZZ_BUILD)/corpus-$$t || { rc=1; echo "=== FAILED: fuzz $$t"; }; \
+	done; exit $$rc
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \

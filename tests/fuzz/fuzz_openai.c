@@ -1,0 +1,13 @@
+/*
+ * libFuzzer target for the OpenAI poller's page parser: every endpoint of
+ * col_openai_poller (the first byte picks it, see fuzz_poller.h) on
+ * arbitrary page bodies. Seeds: tests/fuzz/corpus/openai/. Also built with
+ * replay.c as the corpus replayer `make test` runs.
+ */
+#include "../../collector/openai.h"
+#include "fuzz_poller.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    return fz_poller_one(&col_openai_poller, "openai", data, size);
+}
