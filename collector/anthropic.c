@@ -5,7 +5,9 @@
  * cost_report (1d buckets; amounts are decimal strings in cents), both with
  * page/next_page cursors. parse() turns one page into col_out samples and
  * inventory items; it is pure and strict: any malformed value fails the
- * page with the JSON path of the culprit.
+ * page with the JSON path of the culprit. Report pages are read as a token
+ * stream (collector/jsonscan.h); a page that reader does not accept is
+ * re-read with jansson, which names the fault.
  *
  * Facts from shared/reference/provider-apis.md §2 (CLAUDE-DOCS mirror):
  * times are RFC 3339 (fractions appear); array params are written
@@ -22,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/strmap.h"
 #include "../common/timeutil.h"
+#include "jsonscan.h"
 
 #define ANT_VERSION "2023-06-01"
 #define USAGE_LIMIT 168              /* max buckets per page for bucket_width=1h */
@@ -219,24 +221,44 @@ fail:
 
 /* ---- parse state and error helpers ---- */
 
+/* Metrics a row can add to; a row's samples are merged per group (see emit_row). */
+enum ant_metric { M_INPUT, M_CACHED, M_WRITE, M_OUTPUT, M_WEB, M_COST, N_METRICS };
+
+static const char *const metric_names[N_METRICS] = {
+    "input_tokens",  "input_cached_tokens", "input_cache_write_tokens",
+    "output_tokens", "web_search_calls",    "cost_usd"};
+
+#define NONE SIZE_MAX
+
+/* The samples that rows with one label set and bucket made: an index per metric, or NONE. */
+struct group {
+    size_t sample[N_METRICS];
+};
+
+struct slot {
+    uint64_t hash;
+    size_t group; /* index + 1; 0 for an empty slot */
+};
+
 struct pg {
     const struct col_parse_ctx *ctx;
     struct col_out *out;
     char *err;
     size_t errlen;
-    struct strmap seen; /* sample key -> index in out->samples, for merging */
-    char **keys;        /* the map's key bytes, owned here */
-    size_t n_keys, cap_keys;
+    struct group *groups; /* for merging equal rows on this page */
+    size_t n_groups, cap_groups;
+    struct slot *slots; /* groups by label hash, open addressing; power-of-two size */
+    size_t cap_slots;
 };
 
+/* Forgets every group (their samples stay in out). */
 static void pg_free(struct pg *p)
 {
-    strmap_free(&p->seen);
-    for (size_t i = 0; i < p->n_keys; i++)
-        free(p->keys[i]);
-    free(p->keys);
-    p->keys = NULL;
-    p->n_keys = p->cap_keys = 0;
+    free(p->groups);
+    free(p->slots);
+    p->groups = NULL;
+    p->slots = NULL;
+    p->n_groups = p->cap_groups = p->cap_slots = 0;
 }
 
 /*
@@ -483,53 +505,166 @@ static int parse_cents(const char *s, size_t len, double *usd)
 
 /* ---- samples ---- */
 
+/* FNV-1a-style hash of the bucket, the width and every label col_out_sample keeps. */
+static uint64_t group_hash(const char *const labels[][2], size_t n, int64_t bucket, int64_t width)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    h = (h ^ (uint64_t)bucket) * 0x100000001b3u;
+    h = (h ^ (uint64_t)width) * 0x100000001b3u;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *v = (const unsigned char *)labels[i][1];
+        if (!v || !v[0])
+            continue;
+        h = (h ^ (i + 1)) * 0x100000001b3u;
+        for (; *v; v++)
+            h = (h ^ *v) * 0x100000001b3u;
+        h = (h ^ 0xff) * 0x100000001b3u;
+    }
+    return h;
+}
+
+/* Whether sample s has exactly these labels (empty ones left out), bucket and width. */
+static int same_labels(const struct col_sample *s, const char *const labels[][2], size_t n,
+                       int64_t bucket, int64_t width)
+{
+    if (s->bucket != bucket || s->width != width)
+        return 0;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *v = labels[i][1];
+        if (!v || !v[0])
+            continue;
+        if (j == s->n_labels || strcmp(s->labels[j].name, labels[i][0]) != 0 ||
+            strcmp(s->labels[j].value, v) != 0)
+            return 0;
+        j++;
+    }
+    return j == s->n_labels;
+}
+
+static int grow_slots(struct pg *p)
+{
+    size_t cap = p->cap_slots ? p->cap_slots * 2 : 1024;
+    struct slot *ns = calloc(cap, sizeof *ns);
+    if (!ns)
+        return -1;
+    for (size_t i = 0; i < p->cap_slots; i++) {
+        if (!p->slots[i].group)
+            continue;
+        size_t j = (size_t)p->slots[i].hash & (cap - 1);
+        while (ns[j].group)
+            j = (j + 1) & (cap - 1);
+        ns[j] = p->slots[i];
+    }
+    free(p->slots);
+    p->slots = ns;
+    p->cap_slots = cap;
+    return 0;
+}
+
+/* Some sample of group g (every group has one). */
+static const struct col_sample *group_sample(const struct pg *p, const struct group *g)
+{
+    for (size_t m = 0; m < N_METRICS; m++)
+        if (g->sample[m] != NONE)
+            return &p->out->samples[g->sample[m]];
+    return NULL;
+}
+
 /*
- * Appends a sample, or adds value to an equal one (same metric, bucket,
- * width and labels) already on this page: rows that differ only in
+ * Appends the samples of one row (metric[i] = value[i] for i < count), or
+ * adds each value to the sample of that metric that an earlier row on
+ * this page with the same labels and bucket made: rows that differ only in
  * dimensions byokwatch does not keep (inference_geo, context_window, ...)
  * sum into one point instead of overwriting each other in the store.
+ * Labels compare as col_out_sample keeps them (NULL and "" are left out).
  */
-static int emit(struct pg *p, const char *metric, const char *const labels[][2], size_t n,
-                int64_t bucket, int64_t width, double value)
+static int emit_row(struct pg *p, const char *const labels[][2], size_t n, int64_t bucket,
+                    int64_t width, const enum ant_metric *metric, const double *value, size_t count)
 {
-    size_t need = 64 + strlen(metric);
-    for (size_t i = 0; i < n; i++)
-        need += strlen(labels[i][0]) + (labels[i][1] ? strlen(labels[i][1]) : 0) + 24;
-    char *key = malloc(need);
-    if (!key)
+    if (2 * (p->n_groups + 1) > p->cap_slots && grow_slots(p))
         return fail(p, NULL, NULL, "out of memory");
-    int w = snprintf(key, need, "%lld/%lld/%s", (long long)bucket, (long long)width, metric);
-    size_t pos = w > 0 ? (size_t)w : need;
-    for (size_t i = 0; i < n && pos < need; i++) {
-        const char *v = labels[i][1] ? labels[i][1] : "";
-        w = snprintf(key + pos, need - pos, "\n%s=%zu:%s", labels[i][0], strlen(v), v);
-        pos = w > 0 ? pos + (size_t)w : need;
-    }
-    if (pos >= need) {
-        free(key);
-        return fail(p, NULL, NULL, "internal: sample key overflow");
-    }
-    size_t idx;
-    if (strmap_get(&p->seen, key, pos, &idx) == 0) {
-        p->out->samples[idx].value += value;
-        free(key);
-        return 0;
-    }
-    if (p->n_keys == p->cap_keys) {
-        size_t ncap = p->cap_keys ? p->cap_keys * 2 : 64;
-        char **nk = realloc(p->keys, ncap * sizeof *nk);
-        if (!nk) {
-            free(key);
-            return fail(p, NULL, NULL, "out of memory");
+    uint64_t h = group_hash(labels, n, bucket, width);
+    size_t j = (size_t)h & (p->cap_slots - 1);
+    struct group *g = NULL;
+    for (; p->slots[j].group; j = (j + 1) & (p->cap_slots - 1)) {
+        struct group *c = &p->groups[p->slots[j].group - 1];
+        const struct col_sample *s = group_sample(p, c);
+        if (p->slots[j].hash == h && s && same_labels(s, labels, n, bucket, width)) {
+            g = c;
+            break;
         }
-        p->keys = nk;
-        p->cap_keys = ncap;
     }
-    p->keys[p->n_keys++] = key;
-    if (col_out_sample(p->out, metric, labels, n, bucket, width, value) ||
-        strmap_put(&p->seen, key, pos, p->out->n_samples - 1))
-        return fail(p, NULL, NULL, "out of memory");
+    if (!g) {
+        if (!p->groups || p->n_groups == p->cap_groups) {
+            size_t cap = p->cap_groups ? p->cap_groups * 2 : 256;
+            struct group *ng = realloc(p->groups, cap * sizeof *ng);
+            if (!ng)
+                return fail(p, NULL, NULL, "out of memory");
+            p->groups = ng;
+            p->cap_groups = cap;
+        }
+        g = &p->groups[p->n_groups++];
+        for (size_t m = 0; m < N_METRICS; m++)
+            g->sample[m] = NONE;
+        p->slots[j].hash = h;
+        p->slots[j].group = p->n_groups;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t *at = &g->sample[metric[i]];
+        if (*at != NONE) {
+            p->out->samples[*at].value += value[i];
+            continue;
+        }
+        if (col_out_sample(p->out, metric_names[metric[i]], labels, n, bucket, width, value[i]))
+            return fail(p, NULL, NULL, "out of memory");
+        *at = p->out->n_samples - 1;
+    }
     return 0;
+}
+
+static const char *provider_of(const struct pg *p)
+{
+    return p->ctx->provider ? p->ctx->provider : "anthropic";
+}
+
+/* The samples of one usage row (both readers); each count is at most 2^53. */
+static int emit_usage(struct pg *p, const char *model, const char *key_id, const char *ws,
+                      const char *tier, int64_t uncached, int64_t cread, int64_t c1h, int64_t c5m,
+                      int64_t outp, int have_web, int64_t web, int64_t start, int64_t width)
+{
+    const char *const labels[][2] = {
+        {"provider", provider_of(p)},
+        {"account", p->ctx->account},
+        {"project", ws ? ws : "default"},
+        {"api_key_id", key_id},
+        {"model", model},
+        {"service_tier", tier},
+        {"kind", "messages"},
+    };
+    static const enum ant_metric metric[] = {M_INPUT, M_CACHED, M_WRITE, M_OUTPUT, M_WEB};
+    /* counts <= 2^53, so these int64 sums cannot overflow */
+    const double value[] = {(double)(uncached + cread + c1h + c5m), (double)cread,
+                            (double)(c1h + c5m), (double)outp, (double)web};
+    return emit_row(p, labels, sizeof labels / sizeof labels[0], start, width, metric, value,
+                    have_web ? 5 : 4);
+}
+
+/* The cost_usd sample of one cost row (both readers): line_item is the description, else
+ * the cost type. */
+static int emit_cost(struct pg *p, const char *ws, const char *desc, const char *ctype,
+                     const char *model, const char *tier, double usd, int64_t start, int64_t width)
+{
+    const char *const labels[][2] = {
+        {"provider", provider_of(p)},
+        {"account", p->ctx->account},
+        {"project", ws ? ws : "default"},
+        {"line_item", desc ? desc : ctype},
+        {"model", model},
+        {"service_tier", tier},
+    };
+    static const enum ant_metric metric[] = {M_COST};
+    return emit_row(p, labels, sizeof labels / sizeof labels[0], start, width, metric, &usd, 1);
 }
 
 /* ---- envelope ---- */
@@ -611,11 +746,6 @@ static int bucket_times(struct pg *p, json_t *b, const char *path, int allow_hou
     return 0;
 }
 
-static const char *provider_of(const struct pg *p)
-{
-    return p->ctx->provider ? p->ctx->provider : "anthropic";
-}
-
 /* ---- usage_report/messages ---- */
 
 static int usage_row(struct pg *p, json_t *r, const char *path, int64_t start, int64_t width)
@@ -654,25 +784,8 @@ static int usage_row(struct pg *p, json_t *r, const char *path, int64_t start, i
             return -1;
     }
 
-    const char *const labels[][2] = {
-        {"provider", provider_of(p)},
-        {"account", p->ctx->account},
-        {"project", ws ? ws : "default"},
-        {"api_key_id", key_id},
-        {"model", model},
-        {"service_tier", tier},
-        {"kind", "messages"},
-    };
-    const size_t nl = sizeof labels / sizeof labels[0];
-    /* each count <= 2^53, so these int64 sums cannot overflow */
-    if (emit(p, "input_tokens", labels, nl, start, width, (double)(uncached + cread + c1h + c5m)) ||
-        emit(p, "input_cached_tokens", labels, nl, start, width, (double)cread) ||
-        emit(p, "input_cache_write_tokens", labels, nl, start, width, (double)(c1h + c5m)) ||
-        emit(p, "output_tokens", labels, nl, start, width, (double)outp))
-        return -1;
-    if (have_web && emit(p, "web_search_calls", labels, nl, start, width, (double)web))
-        return -1;
-    return 0;
+    return emit_usage(p, model, key_id, ws, tier, uncached, cread, c1h, c5m, outp, have_web, web,
+                      start, width);
 }
 
 /* ---- cost_report ---- */
@@ -702,15 +815,7 @@ static int cost_row(struct pg *p, json_t *r, const char *path, int64_t start, in
         get_str(p, r, path, "model", 1, 1, &model) ||
         get_str(p, r, path, "service_tier", 1, 1, &tier))
         return -1;
-    const char *const labels[][2] = {
-        {"provider", provider_of(p)},
-        {"account", p->ctx->account},
-        {"project", ws ? ws : "default"},
-        {"line_item", desc ? desc : ctype},
-        {"model", model},
-        {"service_tier", tier},
-    };
-    return emit(p, "cost_usd", labels, sizeof labels / sizeof labels[0], start, width, usd);
+    return emit_cost(p, ws, desc, ctype, model, tier, usd, start, width);
 }
 
 static int parse_buckets(struct pg *p, json_t *data, int cost)
@@ -734,6 +839,358 @@ static int parse_buckets(struct pg *p, json_t *data, int cost)
         }
     }
     return 0;
+}
+
+/* ---- usage and cost reports as a token stream ---- */
+
+/*
+ * The hot path. A report page is read with the tokenizer
+ * (collector/jsonscan.h): rows become samples as they stream by, with no
+ * tree. It accepts exactly the pages the tree reader above accepts, with
+ * the same samples and cursor; on anything else (a wrong type or value,
+ * JSON jansson would refuse, an error body, a tokenizer limit) it gives
+ * up, and ant_parse re-reads the page with the tree reader, which names
+ * the culprit. Errors therefore read the same whichever path ran.
+ */
+
+enum { PAGE_DATA, PAGE_HAS_MORE, PAGE_NEXT, PAGE_TYPE };
+static const char *const page_members[] = {"data", "has_more", "next_page", "type"};
+enum { BUCKET_START, BUCKET_END, BUCKET_RESULTS };
+static const char *const bucket_members[] = {"starting_at", "ending_at", "results"};
+enum { U_MODEL, U_KEY, U_WS, U_TIER, U_UNCACHED, U_CREAD, U_OUTPUT, U_CC, U_STU };
+static const char *const usage_members[] = {"model",
+                                            "api_key_id",
+                                            "workspace_id",
+                                            "service_tier",
+                                            "uncached_input_tokens",
+                                            "cache_read_input_tokens",
+                                            "output_tokens",
+                                            "cache_creation",
+                                            "server_tool_use",
+                                            "account_id",
+                                            "context_window",
+                                            "inference_geo",
+                                            "service_account_id"};
+enum { CC_1H, CC_5M };
+static const char *const cc_members[] = {"ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens"};
+static const char *const stu_members[] = {"web_search_requests"};
+enum { C_WS, C_DESC, C_CTYPE, C_MODEL, C_TIER, C_AMOUNT, C_CURRENCY };
+static const char *const cost_members[] = {
+    "workspace_id", "description", "cost_type",      "model",         "service_tier",
+    "amount",       "currency",    "context_window", "inference_geo", "token_type"};
+
+#define NMEMB(a) (sizeof(a) / sizeof(a)[0])
+#define FAST_OPTS (JS_OPT_REJECT_NUL | JS_OPT_NUM_RANGE) /* what jansson refuses */
+
+struct fast {
+    struct pg *p;
+    int cost;
+    struct js_keymap page, bucket, row, cc, stu;
+};
+
+/* get_str(nullable, label): NULL for null or ""; else at most MAX_LABEL bytes, no controls. */
+static int fast_label(const struct js_token *v, char *buf, const char **out)
+{
+    size_t n;
+    *out = NULL;
+    if (v->type == JS_NULL)
+        return 0;
+    if (v->type != JS_STRING || js_string(v, buf, MAX_LABEL + 1, &n) != 0 || has_ctl(buf, n))
+        return -1;
+    if (n)
+        *out = buf;
+    return 0;
+}
+
+/* get_count(): an integer, or a real with no fraction, in [0, 2^53]. */
+static int fast_count(const struct js_token *v, int64_t *out)
+{
+    uint64_t u;
+    int64_t i;
+    double d;
+    if (v->type != JS_NUMBER)
+        return -1;
+    if (js_num_u53(v, &u) == 0) {
+        *out = (int64_t)u;
+        return 0;
+    }
+    if (v->flags & JS_F_INT) {
+        if (js_num_i64(v, &i) || i < 0 || i > MAX_COUNT)
+            return -1;
+        *out = i;
+        return 0;
+    }
+    if (js_num_double(v, &d) || !(d >= 0 && d <= (double)MAX_COUNT) || d != (double)(int64_t)d)
+        return -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* get_time(): a required RFC 3339 string. */
+static int fast_time(const struct js_token *v, int64_t *t)
+{
+    char buf[128];
+    if (v->type != JS_STRING || js_string(v, buf, sizeof buf, NULL) != 0 || parse_rfc3339(buf, t))
+        return -1;
+    return 0;
+}
+
+/* cache_creation: both ephemeral counts required. */
+static int fast_cache_creation(struct fast *f, struct js *s, int64_t *c1h, int64_t *c5m)
+{
+    struct js_keyset ks;
+    struct js_token v;
+    int idx, r, have1 = 0, have5 = 0;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->cc, &ks, &idx, &v)) == 1) {
+        if (idx == CC_1H || idx == CC_5M) {
+            if (fast_count(&v, idx == CC_1H ? c1h : c5m))
+                return -1;
+            *(idx == CC_1H ? &have1 : &have5) = 1;
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    return r == 0 && have1 && have5 ? 0 : -1;
+}
+
+/* server_tool_use: web_search_requests optional. */
+static int fast_tool_use(struct fast *f, struct js *s, int *have_web, int64_t *web)
+{
+    struct js_keyset ks;
+    struct js_token v;
+    int idx, r;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->stu, &ks, &idx, &v)) == 1) {
+        if (idx == 0) {
+            if (v.type != JS_NULL && fast_count(&v, web))
+                return -1;
+            *have_web = v.type != JS_NULL;
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    return r;
+}
+
+static int fast_usage_row(struct fast *f, struct js *s, int64_t start, int64_t width)
+{
+    struct js_keyset ks;
+    struct js_token v;
+    char buf[4][MAX_LABEL + 1];
+    const char *lab[4] = {NULL, NULL, NULL, NULL};
+    int64_t cnt[3] = {0, 0, 0}, c1h = 0, c5m = 0, web = 0;
+    int have[3] = {0, 0, 0}, have_cc = 0, have_web = 0, idx, r;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->row, &ks, &idx, &v)) == 1) {
+        switch (idx) {
+        case U_MODEL:
+        case U_KEY:
+        case U_WS:
+        case U_TIER:
+            if (fast_label(&v, buf[idx], &lab[idx]))
+                return -1;
+            break;
+        case U_UNCACHED:
+        case U_CREAD:
+        case U_OUTPUT:
+            if (fast_count(&v, &cnt[idx - U_UNCACHED]))
+                return -1;
+            have[idx - U_UNCACHED] = 1;
+            break;
+        case U_CC:
+            if (v.type != JS_OBJECT || fast_cache_creation(f, s, &c1h, &c5m))
+                return -1;
+            have_cc = 1;
+            break;
+        case U_STU:
+            if (v.type == JS_OBJECT ? fast_tool_use(f, s, &have_web, &web) : v.type != JS_NULL)
+                return -1;
+            break;
+        default:
+            if (js_skip_unique(s, &v))
+                return -1;
+        }
+    }
+    if (r < 0 || !have[0] || !have[1] || !have[2] || !have_cc)
+        return -1;
+    return emit_usage(f->p, lab[U_MODEL], lab[U_KEY], lab[U_WS], lab[U_TIER], cnt[0], cnt[1], c1h,
+                      c5m, cnt[2], have_web, web, start, width);
+}
+
+static int fast_cost_row(struct fast *f, struct js *s, int64_t start, int64_t width)
+{
+    struct js_keyset ks;
+    struct js_token v;
+    char buf[5][MAX_LABEL + 1], amount[MAX_AMOUNT + 1], cur[8];
+    const char *lab[5] = {NULL, NULL, NULL, NULL, NULL};
+    size_t alen = 0;
+    int have_amount = 0, have_cur = 0, idx, r;
+    double usd;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->row, &ks, &idx, &v)) == 1) {
+        if (idx >= C_WS && idx <= C_TIER) {
+            if (fast_label(&v, buf[idx], &lab[idx]))
+                return -1;
+        } else if (idx == C_AMOUNT) {
+            if (v.type != JS_STRING || js_string(&v, amount, sizeof amount, &alen) != 0)
+                return -1;
+            have_amount = 1;
+        } else if (idx == C_CURRENCY) {
+            if (v.type != JS_STRING || js_string(&v, cur, sizeof cur, NULL) != 0 ||
+                strcmp(cur, "USD") != 0)
+                return -1;
+            have_cur = 1;
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    if (r < 0 || !have_amount || !have_cur || parse_cents(amount, alen, &usd))
+        return -1;
+    return emit_cost(f->p, lab[C_WS], lab[C_DESC], lab[C_CTYPE], lab[C_MODEL], lab[C_TIER], usd,
+                     start, width);
+}
+
+/* The elements of a results array whose '[' was just read. */
+static int fast_rows(struct fast *f, struct js *s, int64_t start, int64_t width)
+{
+    struct js_token v;
+    for (;;) {
+        enum js_type y = js_next(s, &v);
+        if (y == JS_ARRAY_END)
+            return 0;
+        if (y != JS_OBJECT)
+            return -1;
+        if (f->cost ? fast_cost_row(f, s, start, width) : fast_usage_row(f, s, start, width))
+            return -1;
+    }
+}
+
+/* bucket_times(): a width this report allows, and a start aligned to it. */
+static int times_ok(const struct fast *f, int64_t start, int64_t end)
+{
+    int64_t width = end - start;
+    return (width == TU_DAY || (!f->cost && width == TU_HOUR)) && tu_floor(start, width) == start;
+}
+
+/*
+ * One bucket object. Its rows are read in place once both times are
+ * known; a results array that comes before them is skipped (checked) and
+ * read again from its bytes after the bucket ends.
+ */
+static int fast_bucket(struct fast *f, struct js *s)
+{
+    struct js_keyset ks;
+    struct js_token v;
+    int64_t start = 0, end = 0;
+    int have_start = 0, have_end = 0, have_results = 0, idx, r;
+    const char *later = NULL;
+    size_t later_len = 0;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->bucket, &ks, &idx, &v)) == 1) {
+        if (idx == BUCKET_START || idx == BUCKET_END) {
+            if (fast_time(&v, idx == BUCKET_START ? &start : &end))
+                return -1;
+            *(idx == BUCKET_START ? &have_start : &have_end) = 1;
+        } else if (idx == BUCKET_RESULTS) {
+            if (v.type != JS_ARRAY)
+                return -1;
+            have_results = 1;
+            if (have_start && have_end) {
+                if (!times_ok(f, start, end) || fast_rows(f, s, start, end - start))
+                    return -1;
+            } else {
+                size_t from = (size_t)(v.ptr - (const char *)s->start);
+                if (js_skip_unique(s, &v))
+                    return -1;
+                later = v.ptr;
+                later_len = js_offset(s) - from;
+            }
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    if (r < 0 || !have_start || !have_end || !have_results || !times_ok(f, start, end))
+        return -1;
+    if (later) {
+        struct js sub;
+        js_init(&sub, later, later_len, FAST_OPTS);
+        if (js_next(&sub, &v) != JS_ARRAY || fast_rows(f, &sub, start, end - start) ||
+            js_next(&sub, &v) != JS_EOF)
+            return -1;
+    }
+    return 0;
+}
+
+/* envelope()'s cursor rule for a page whose has_more is true. */
+static int fast_cursor(struct pg *p, const struct js_token *cur)
+{
+    char buf[MAX_CURSOR + 1];
+    size_t n;
+    if (!cur || js_string(cur, buf, sizeof buf, &n) != 0 || n == 0)
+        return -1;
+    const char *prev = p->ctx->req->page;
+    if (prev && strcmp(prev, buf) == 0)
+        return -1;
+    return col_out_set_next(p->out, buf);
+}
+
+/* A whole usage or cost report page; 0 with every sample and the cursor, -1 to re-read it. */
+static int fast_report(struct pg *p, const char *body, size_t len, int cost)
+{
+    struct fast f = {.p = p, .cost = cost};
+    struct js s;
+    struct js_keyset ks;
+    struct js_token v, cursor;
+    int has_more = -1, have_data = 0, have_cursor = 0, idx, r;
+    if (js_keymap_init(&f.page, page_members, NMEMB(page_members)) ||
+        js_keymap_init(&f.bucket, bucket_members, NMEMB(bucket_members)) ||
+        js_keymap_init(&f.cc, cc_members, NMEMB(cc_members)) ||
+        js_keymap_init(&f.stu, stu_members, NMEMB(stu_members)) ||
+        (cost ? js_keymap_init(&f.row, cost_members, NMEMB(cost_members))
+              : js_keymap_init(&f.row, usage_members, NMEMB(usage_members))))
+        return -1;
+    js_init(&s, body, len, FAST_OPTS);
+    if (js_next(&s, &v) != JS_OBJECT)
+        return -1;
+    js_keyset_init(&ks);
+    while ((r = js_member(&s, &f.page, &ks, &idx, &v)) == 1) {
+        switch (idx) {
+        case PAGE_DATA:
+            if (v.type != JS_ARRAY)
+                return -1;
+            for (enum js_type y; (y = js_next(&s, &v)) != JS_ARRAY_END;)
+                if (y != JS_OBJECT || fast_bucket(&f, &s))
+                    return -1;
+            have_data = 1;
+            break;
+        case PAGE_HAS_MORE:
+            if (v.type != JS_TRUE && v.type != JS_FALSE)
+                return -1;
+            has_more = v.type == JS_TRUE;
+            break;
+        case PAGE_NEXT:
+            if (v.type == JS_STRING) {
+                cursor = v;
+                have_cursor = 1;
+            } else if (v.type != JS_NULL) {
+                return -1;
+            }
+            break;
+        case PAGE_TYPE:
+            if (v.type == JS_STRING && js_str_eq(&v, "error", 5))
+                return -1;
+            if (js_skip_unique(&s, &v))
+                return -1;
+            break;
+        default:
+            if (js_skip_unique(&s, &v))
+                return -1;
+        }
+    }
+    if (r < 0 || js_next(&s, &v) != JS_EOF || !have_data || has_more < 0)
+        return -1;
+    return has_more ? fast_cursor(p, have_cursor ? &cursor : NULL) : 0;
 }
 
 /* ---- inventory ---- */
@@ -866,6 +1323,15 @@ static int ant_parse(const struct col_parse_ctx *ctx, const char *body, size_t l
     if (!body || len == 0) {
         fail(&p, NULL, NULL, "empty body");
         goto out;
+    }
+    if (sp->kind == ANT_USAGE || sp->kind == ANT_COST) {
+        size_t n0 = out->n_samples;
+        if (fast_report(&p, body, len, sp->kind == ANT_COST) == 0) {
+            rc = 0;
+            goto out;
+        }
+        col_out_truncate(out, n0); /* the tree reader starts over and names the fault */
+        pg_free(&p);
     }
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {

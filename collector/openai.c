@@ -5,8 +5,11 @@
  * and parse() turns one page body into samples, events and inventory items.
  * Parsing is pure and strict: a wrong type, a missing required field or a
  * provider error object fails the page with a reason naming the field path
- * ("data[2].results[0].input_tokens"). Field names and units follow the
- * OpenAI spec notes in shared/reference/provider-apis.md §1.
+ * ("data[2].results[0].input_tokens"). Usage and cost pages (tens of MB)
+ * are read as a token stream (collector/jsonscan.h) with no tree; any page
+ * that reader does not accept is re-read with jansson, which names the
+ * fault. Field names and units follow the OpenAI spec notes in
+ * shared/reference/provider-apis.md §1.
  */
 #include "openai.h"
 
@@ -16,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "jsonscan.h"
 
 enum oai_shape {
     OAI_PROJECTS,     /* project listing */
@@ -675,6 +680,33 @@ static int set_cursor(struct pctx *p, const json_t *root, const char *field)
 
 /* ---- usage and costs ---- */
 
+/*
+ * The samples of one usage result: one per metric present, labelled by the
+ * result's dimensions (a NULL or empty dimension is left out; an empty
+ * project is the "default" one). Shared by both readers of usage pages.
+ */
+static int emit_usage(struct pctx *p, const char *project, const char *key, const char *model,
+                      const char *tier, const char *batch, const double *vals, const int *have,
+                      int64_t start, int64_t width)
+{
+    const char *const labels[][2] = {
+        {"provider", p->provider},
+        {"account", p->account},
+        {"project", project && project[0] ? project : "default"},
+        {"api_key_id", key},
+        {"model", model},
+        {"service_tier", tier},
+        {"batch", batch},
+        {"kind", p->spec->kind},
+    };
+    const struct oai_metric *m = p->spec->metrics;
+    for (size_t i = 0; i < OAI_MAX_METRICS && m[i].field; i++)
+        if (have[i] && col_out_sample(p->out, m[i].metric, labels, sizeof labels / sizeof labels[0],
+                                      start, width, vals[i]))
+            return oom(p);
+    return 0;
+}
+
 static int usage_result(struct pctx *p, const json_t *r, const char *path, int64_t start,
                         int64_t width)
 {
@@ -688,26 +720,29 @@ static int usage_result(struct pctx *p, const json_t *r, const char *path, int64
             return type_fail(p, path, "batch", "a boolean", b);
         batch = json_is_true(b) ? "true" : "false";
     }
-    const char *const labels[][2] = {
-        {"provider", p->provider},
-        {"account", p->account},
-        {"project", project && project[0] ? project : "default"},
-        {"api_key_id", key},
-        {"model", model},
-        {"service_tier", tier},
-        {"batch", batch},
-        {"kind", p->spec->kind},
-    };
     double vals[OAI_MAX_METRICS];
     int have[OAI_MAX_METRICS] = {0};
     const struct oai_metric *m = p->spec->metrics;
     for (size_t i = 0; i < OAI_MAX_METRICS && m[i].field; i++)
         if (get_count(p, r, path, m[i].field, m[i].required, &vals[i], &have[i]))
             return -1;
-    for (size_t i = 0; i < OAI_MAX_METRICS && m[i].field; i++)
-        if (have[i] && col_out_sample(p->out, m[i].metric, labels, sizeof labels / sizeof labels[0],
-                                      start, width, vals[i]))
-            return oom(p);
+    return emit_usage(p, project, key, model, tier, batch, vals, have, start, width);
+}
+
+/* The cost_usd sample of one cost result (shared by both readers of cost pages). */
+static int emit_cost(struct pctx *p, const char *project, const char *line, const char *key,
+                     double value, int64_t start, int64_t width)
+{
+    const char *const labels[][2] = {
+        {"provider", p->provider},
+        {"account", p->account},
+        {"project", project && project[0] ? project : "default"},
+        {"line_item", line},
+        {"api_key_id", key},
+    };
+    if (col_out_sample(p->out, "cost_usd", labels, sizeof labels / sizeof labels[0], start, width,
+                       value))
+        return oom(p);
     return 0;
 }
 
@@ -737,17 +772,7 @@ static int cost_result(struct pctx *p, const json_t *r, const char *path, int64_
         return -1;
     if (!cur || !ascii_ieq(cur, "usd"))
         return fail(p, "%s.currency: only usd is supported", ap);
-    const char *const labels[][2] = {
-        {"provider", p->provider},
-        {"account", p->account},
-        {"project", project && project[0] ? project : "default"},
-        {"line_item", line},
-        {"api_key_id", key},
-    };
-    if (col_out_sample(p->out, "cost_usd", labels, sizeof labels / sizeof labels[0], start, width,
-                       value))
-        return oom(p);
-    return 0;
+    return emit_cost(p, project, line, key, value, start, width);
 }
 
 static int parse_buckets(struct pctx *p, const json_t *root)
@@ -785,6 +810,403 @@ static int parse_buckets(struct pctx *p, const json_t *root)
         }
     }
     return set_cursor(p, root, "next_page");
+}
+
+/* ---- usage and cost pages as a token stream ---- */
+
+/*
+ * The hot path. A page is read with the tokenizer (collector/jsonscan.h)
+ * and samples are emitted as results stream by, with no tree. It accepts
+ * exactly the pages the tree reader above accepts, with the same samples
+ * and cursor; on anything else (a wrong type, a missing field, JSON that
+ * jansson would refuse, a provider error, a limit of the tokenizer) it
+ * gives up, and oai_parse re-reads the page with the tree reader, which
+ * names the culprit. Errors therefore read the same whichever path ran.
+ */
+
+/* Roles of the members of a usage result; metric j is ROLE_METRIC + j. */
+enum { ROLE_PROJECT, ROLE_KEY, ROLE_MODEL, ROLE_TIER, ROLE_BATCH, ROLE_SKIP, ROLE_METRIC };
+
+/* The labels read from a usage result come first, in ROLE_* order. */
+static const char *const usage_members[] = {
+    "project_id", "api_key_id", "model", "service_tier", "batch",
+    /* published members of the ten result kinds, metrics or not */
+    "object", "user_id", "input_tokens", "input_cached_tokens", "input_cache_write_tokens",
+    "input_uncached_tokens", "output_tokens", "input_text_tokens", "output_text_tokens",
+    "input_cached_text_tokens", "input_audio_tokens", "input_cached_audio_tokens",
+    "output_audio_tokens", "input_image_tokens", "input_cached_image_tokens", "output_image_tokens",
+    "num_model_requests", "images", "size", "source", "characters", "seconds", "usage_bytes",
+    "num_sessions", "num_requests", "vector_store_id", "context_level"};
+#define N_USAGE_MEMBERS (sizeof usage_members / sizeof usage_members[0])
+
+enum { PAGE_OBJECT, PAGE_DATA, PAGE_HAS_MORE, PAGE_NEXT, PAGE_ERROR };
+static const char *const page_members[] = {"object", "data", "has_more", "next_page", "error"};
+enum { BUCKET_START, BUCKET_END, BUCKET_RESULTS };
+static const char *const bucket_members[] = {"start_time", "end_time", "results", "object"};
+enum { COST_PROJECT, COST_LINE, COST_KEY, COST_AMOUNT };
+static const char *const cost_members[] = {"project_id", "line_item", "api_key_id",   "amount",
+                                           "object",     "quantity",  "quantity_unit"};
+enum { AMOUNT_VALUE, AMOUNT_CURRENCY };
+static const char *const amount_members[] = {"value", "currency"};
+
+#define NMEMB(a) (sizeof(a) / sizeof(a)[0])
+
+struct fast {
+    struct pctx *p;
+    unsigned opts; /* tokenizer options: what jansson refuses */
+    struct js_keymap page, bucket, result, amount;
+    const char *names[N_USAGE_MEMBERS + OAI_MAX_METRICS];
+    unsigned char role[JS_KEYMAP_MAX]; /* of f->result's indexes; learned keys are skipped */
+};
+
+static int fast_init(struct fast *f, struct pctx *p)
+{
+    f->p = p;
+    f->opts = JS_OPT_REJECT_NUL | JS_OPT_NUM_RANGE;
+    memset(f->role, ROLE_SKIP, sizeof f->role);
+    size_t n = 0;
+    for (size_t i = 0; i < N_USAGE_MEMBERS; i++) {
+        f->names[n] = usage_members[i];
+        f->role[n++] = (unsigned char)(i < ROLE_SKIP ? i : ROLE_SKIP);
+    }
+    const struct oai_metric *m = p->spec->metrics;
+    for (size_t j = 0; p->spec->shape == OAI_USAGE && j < OAI_MAX_METRICS && m[j].field; j++) {
+        size_t i = 0;
+        while (i < n && strcmp(f->names[i], m[j].field) != 0)
+            i++;
+        if (i < ROLE_SKIP)
+            return -1; /* a metric named like a label: not a table this reader knows */
+        if (i == n)
+            f->names[n++] = m[j].field;
+        f->role[i] = (unsigned char)(ROLE_METRIC + j);
+    }
+    if (js_keymap_init(&f->page, page_members, NMEMB(page_members)) ||
+        js_keymap_init(&f->bucket, bucket_members, NMEMB(bucket_members)) ||
+        js_keymap_init(&f->amount, amount_members, NMEMB(amount_members)))
+        return -1;
+    if (p->spec->shape == OAI_USAGE)
+        return js_keymap_init(&f->result, f->names, n);
+    return js_keymap_init(&f->result, cost_members, NMEMB(cost_members));
+}
+
+/* json_number_value() of the number jansson would build from this token. */
+static int num_value(const struct js_token *v, double *d)
+{
+    uint64_t u;
+    int64_t i;
+    if (js_num_u53(v, &u) == 0) {
+        *d = (double)u;
+        return 0;
+    }
+    if (v->flags & JS_F_INT) {
+        if (js_num_i64(v, &i))
+            return -1;
+        *d = (double)i;
+        return 0;
+    }
+    return js_num_double(v, d);
+}
+
+/* get_count(): a number in [0, 2^53]. */
+static int fast_count(const struct js_token *v, double *out)
+{
+    double d;
+    if (v->type != JS_NUMBER || num_value(v, &d) || !isfinite(d) || d < 0 || d > MAX_COUNT)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+/* opt_time()/req_time(): an integer literal in [0, MAX_TIME]. */
+static int fast_time(const struct js_token *v, int64_t *out)
+{
+    int64_t t;
+    if (v->type != JS_NUMBER || js_num_i64(v, &t) || t < 0 || t > MAX_TIME)
+        return -1;
+    *out = t;
+    return 0;
+}
+
+/* opt_str(): a string token into *t, null leaves *have 0; other types fail. */
+static int fast_opt_str(const struct js_token *v, struct js_token *t, int *have)
+{
+    if (v->type == JS_NULL)
+        return 0;
+    if (v->type != JS_STRING)
+        return -1;
+    *t = *v;
+    *have = 1;
+    return 0;
+}
+
+/*
+ * Unescaped, NUL-terminated copies of the n string tokens that are present,
+ * in buf (cap bytes) or, when they do not fit, in one allocation left in
+ * *heap for the caller to free. out[i] is NULL for an absent token.
+ */
+static int fast_strings(const struct js_token *t, const int *have, size_t n, const char **out,
+                        char *buf, size_t cap, char **heap)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        need += have[i] ? t[i].len + 1 : 0;
+    if (need > cap) {
+        if (!(*heap = malloc(need)))
+            return -1;
+        buf = *heap;
+        cap = need;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        out[i] = NULL;
+        if (!have[i])
+            continue;
+        if (js_string(&t[i], buf, cap, &len) != 0)
+            return -1;
+        out[i] = buf;
+        buf += len + 1;
+        cap -= len + 1;
+    }
+    return 0;
+}
+
+static int fast_usage_result(struct fast *f, struct js *s, int64_t start, int64_t width)
+{
+    struct js_keyset ks;
+    struct js_token v, lab[4];
+    int have_lab[4] = {0}, have[OAI_MAX_METRICS] = {0}, idx, r;
+    double vals[OAI_MAX_METRICS] = {0};
+    const char *batch = NULL;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->result, &ks, &idx, &v)) == 1) {
+        unsigned role = idx < 0 ? ROLE_SKIP : f->role[idx];
+        if (role < ROLE_BATCH) {
+            if (fast_opt_str(&v, &lab[role], &have_lab[role]))
+                return -1;
+        } else if (role == ROLE_BATCH) {
+            if (v.type == JS_TRUE || v.type == JS_FALSE)
+                batch = v.type == JS_TRUE ? "true" : "false";
+            else if (v.type != JS_NULL)
+                return -1;
+        } else if (role >= ROLE_METRIC) {
+            if (v.type != JS_NULL && fast_count(&v, &vals[role - ROLE_METRIC]))
+                return -1;
+            have[role - ROLE_METRIC] = v.type != JS_NULL;
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    if (r < 0)
+        return -1;
+    const struct oai_metric *m = f->p->spec->metrics;
+    for (size_t i = 0; i < OAI_MAX_METRICS && m[i].field; i++)
+        if (m[i].required && !have[i])
+            return -1;
+    char buf[1024], *heap = NULL;
+    const char *l[4];
+    int rc = fast_strings(lab, have_lab, 4, l, buf, sizeof buf, &heap);
+    if (rc == 0)
+        rc = emit_usage(f->p, l[0], l[1], l[2], l[3], batch, vals, have, start, width);
+    free(heap);
+    return rc;
+}
+
+/* The amount member of a cost result: {"value": number, "currency": "usd"}. */
+static int fast_amount(struct fast *f, struct js *s, double *value)
+{
+    struct js_keyset ks;
+    struct js_token v;
+    int idx, r, have_value = 0, have_cur = 0;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->amount, &ks, &idx, &v)) == 1) {
+        if (idx == AMOUNT_VALUE) {
+            if (v.type != JS_NUMBER || num_value(&v, value) || !isfinite(*value) ||
+                fabs(*value) > MAX_MONEY)
+                return -1;
+            have_value = 1;
+        } else if (idx == AMOUNT_CURRENCY) {
+            char cur[8];
+            if (v.type != JS_STRING || js_string(&v, cur, sizeof cur, NULL) != 0 ||
+                !ascii_ieq(cur, "usd"))
+                return -1;
+            have_cur = 1;
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    return r == 0 && have_value && have_cur ? 0 : -1;
+}
+
+static int fast_cost_result(struct fast *f, struct js *s, int64_t start, int64_t width)
+{
+    struct js_keyset ks;
+    struct js_token v, lab[3];
+    int have_lab[3] = {0}, have_amount = 0, idx, r;
+    double value = 0;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->result, &ks, &idx, &v)) == 1) {
+        if (idx >= COST_PROJECT && idx <= COST_KEY) {
+            if (fast_opt_str(&v, &lab[idx], &have_lab[idx]))
+                return -1;
+        } else if (idx == COST_AMOUNT) {
+            if (v.type != JS_OBJECT || fast_amount(f, s, &value))
+                return -1;
+            have_amount = 1;
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    if (r < 0 || !have_amount)
+        return -1;
+    char buf[1024], *heap = NULL;
+    const char *l[3];
+    int rc = fast_strings(lab, have_lab, 3, l, buf, sizeof buf, &heap);
+    if (rc == 0)
+        rc = emit_cost(f->p, l[COST_PROJECT], l[COST_LINE], l[COST_KEY], value, start, width);
+    free(heap);
+    return rc;
+}
+
+/* The elements of a results array whose '[' was just read. */
+static int fast_results(struct fast *f, struct js *s, int64_t start, int64_t width)
+{
+    struct js_token v;
+    for (;;) {
+        enum js_type y = js_next(s, &v);
+        if (y == JS_ARRAY_END)
+            return 0;
+        if (y != JS_OBJECT)
+            return -1;
+        if (f->p->spec->shape == OAI_COSTS ? fast_cost_result(f, s, start, width)
+                                           : fast_usage_result(f, s, start, width))
+            return -1;
+    }
+}
+
+static int width_ok(const struct pctx *p, int64_t width)
+{
+    return p->spec->shape == OAI_COSTS ? width == DAY : (width == HOUR || width == DAY);
+}
+
+/*
+ * One bucket object. Its results are read in place once both times are
+ * known; a results array that comes before them is skipped (checked) and
+ * read again from its bytes after the bucket ends.
+ */
+static int fast_bucket(struct fast *f, struct js *s)
+{
+    struct js_keyset ks;
+    struct js_token v;
+    int64_t start = 0, end = 0;
+    int have_start = 0, have_end = 0, have_results = 0, idx, r;
+    const char *later = NULL;
+    size_t later_len = 0;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, &f->bucket, &ks, &idx, &v)) == 1) {
+        if (idx == BUCKET_START || idx == BUCKET_END) {
+            if (fast_time(&v, idx == BUCKET_START ? &start : &end))
+                return -1;
+            *(idx == BUCKET_START ? &have_start : &have_end) = 1;
+        } else if (idx == BUCKET_RESULTS) {
+            if (v.type != JS_ARRAY)
+                return -1;
+            have_results = 1;
+            if (have_start && have_end) {
+                if (!width_ok(f->p, end - start) || fast_results(f, s, start, end - start))
+                    return -1;
+            } else {
+                size_t from = (size_t)(v.ptr - (const char *)s->start);
+                if (js_skip_unique(s, &v))
+                    return -1;
+                later = v.ptr;
+                later_len = js_offset(s) - from;
+            }
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    if (r < 0 || !have_start || !have_end || !have_results || !width_ok(f->p, end - start))
+        return -1;
+    if (later) {
+        struct js sub;
+        js_init(&sub, later, later_len, f->opts);
+        if (js_next(&sub, &v) != JS_ARRAY || fast_results(f, &sub, start, end - start) ||
+            js_next(&sub, &v) != JS_EOF)
+            return -1;
+    }
+    return 0;
+}
+
+/* set_cursor() for a page whose has_more and next_page were read. */
+static int fast_cursor(struct pctx *p, int has_more, const struct js_token *cur)
+{
+    if (!has_more)
+        return col_out_set_next(p->out, NULL);
+    if (!cur || cur->len == 0)
+        return -1;
+    char buf[512], *heap = NULL;
+    char *c = buf;
+    if (cur->len >= sizeof buf && !(c = heap = malloc(cur->len + 1)))
+        return -1;
+    size_t n;
+    int rc = js_string(cur, c, cur->len + 1, &n);
+    if (rc == 0 && (n == 0 || (p->ctx->req->page && strcmp(p->ctx->req->page, c) == 0)))
+        rc = -1;
+    if (rc == 0)
+        rc = col_out_set_next(p->out, c);
+    free(heap);
+    return rc;
+}
+
+/* A whole usage or cost page; 0 with every sample and the cursor, -1 to re-read it. */
+static int fast_page(struct pctx *p, const char *body, size_t len)
+{
+    struct fast f;
+    struct js s;
+    struct js_keyset ks;
+    struct js_token v, cursor;
+    int has_more = -1, have_data = 0, have_cursor = 0, idx, r;
+    if (fast_init(&f, p))
+        return -1;
+    js_init(&s, body, len, f.opts);
+    if (js_next(&s, &v) != JS_OBJECT)
+        return -1;
+    js_keyset_init(&ks);
+    while ((r = js_member(&s, &f.page, &ks, &idx, &v)) == 1) {
+        switch (idx) {
+        case PAGE_OBJECT:
+            if (v.type != JS_NULL && (v.type != JS_STRING || !js_str_eq(&v, "page", 4)))
+                return -1;
+            break;
+        case PAGE_DATA:
+            if (v.type != JS_ARRAY)
+                return -1;
+            for (enum js_type y; (y = js_next(&s, &v)) != JS_ARRAY_END;)
+                if (y != JS_OBJECT || fast_bucket(&f, &s))
+                    return -1;
+            have_data = 1;
+            break;
+        case PAGE_HAS_MORE:
+            if (v.type != JS_TRUE && v.type != JS_FALSE)
+                return -1;
+            has_more = v.type == JS_TRUE;
+            break;
+        case PAGE_NEXT:
+            if (fast_opt_str(&v, &cursor, &have_cursor))
+                return -1;
+            break;
+        case PAGE_ERROR:
+            if (v.type != JS_NULL)
+                return -1;
+            break;
+        default:
+            if (js_skip_unique(&s, &v))
+                return -1;
+        }
+    }
+    if (r < 0 || js_next(&s, &v) != JS_EOF || !have_data || has_more < 0)
+        return -1;
+    return fast_cursor(p, has_more, have_cursor ? &cursor : NULL);
 }
 
 /* ---- audit log ---- */
@@ -1104,6 +1526,12 @@ static int oai_parse(const struct col_parse_ctx *ctx, const char *body, size_t l
     if (!body || len == 0) {
         fail(&p, "empty body");
         goto out;
+    }
+    if (p.spec->shape == OAI_USAGE || p.spec->shape == OAI_COSTS) {
+        size_t n0 = out->n_samples;
+        if (fast_page(&p, body, len) == 0)
+            return 0;
+        col_out_truncate(out, n0); /* the tree reader starts over and names the fault */
     }
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
