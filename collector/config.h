@@ -17,14 +17,14 @@
 
 /* Where a secret comes from: exactly one of env or file is set. */
 struct cfg_secret {
-    char *env;   /* environment variable name, or NULL */
-    char *file;  /* path of a file readable by its owner only, or NULL */
+    char *env;  /* environment variable name, or NULL */
+    char *file; /* path of a file readable by its owner only, or NULL */
 };
 
 struct cfg_provider {
-    char *type;      /* openai, anthropic, google, mistral, groq, gateway */
-    char *name;      /* unique among providers */
-    char *base_url;  /* NULL for gateway; defaulted per type otherwise */
+    char *type;                  /* openai, anthropic, google, mistral, groq, gateway */
+    char *name;                  /* unique among providers */
+    char *base_url;              /* NULL for gateway; defaulted per type otherwise */
     struct cfg_secret admin_key; /* unset for gateway */
     int64_t poll_interval;       /* seconds, default 300 */
     int64_t backfill;            /* seconds, default 35d */
@@ -35,17 +35,17 @@ struct cfg_provider {
 };
 
 struct cfg_rule {
-    char *type;      /* one of INTERFACE.md's rule types */
-    char *name;      /* unique among rules; defaults to type */
-    char *severity;  /* info, warning, critical; default warning */
-    json_t *params;  /* the whole validated object with defaults filled in */
+    char *type;     /* one of INTERFACE.md's rule types */
+    char *name;     /* unique among rules; defaults to type */
+    char *severity; /* info, warning, critical; default warning */
+    json_t *params; /* the whole validated object with defaults filled in */
 };
 
 struct cfg_sink {
-    char *type;          /* slack, webhook, splunk_hec, alertmanager, syslog */
-    char *name;          /* unique among sinks */
-    char *min_severity;  /* default info */
-    json_t *params;      /* the whole validated object */
+    char *type;         /* slack, webhook, splunk_hec, alertmanager, syslog */
+    char *name;         /* unique among sinks */
+    char *min_severity; /* default info */
+    json_t *params;     /* the whole validated object */
 };
 
 struct cfg_business_unit {
@@ -57,23 +57,23 @@ struct cfg_business_unit {
 };
 
 struct cfg_report {
-    char *schedule;   /* "mon 09:00" (day and UTC/timezone time) or NULL for off */
-    char *timezone;   /* IANA name or NULL for UTC */
-    char *out_dir;    /* default "./reports" */
+    char *schedule; /* "mon 09:00" (day and UTC/timezone time) or NULL for off */
+    char *timezone; /* IANA name or NULL for UTC */
+    char *out_dir;  /* default "./reports" */
     char **sinks;
     size_t n_sinks;
-    char **formats;   /* default md, html, csv, json */
+    char **formats; /* default md, html, csv, json */
     size_t n_formats;
 };
 
 struct config {
-    char *path;           /* file the config came from */
-    char *data_dir;       /* default "./data" */
-    char *listen;         /* default "127.0.0.1:9464" */
+    char *path;     /* file the config came from */
+    char *data_dir; /* default "./data" */
+    char *listen;   /* default "127.0.0.1:9464" */
     enum log_level log_level;
-    char *prices;         /* default "conf/prices.json" */
-    int64_t retention;    /* raw hourly points, seconds; default 400d */
-    char *timezone;       /* NULL = UTC */
+    char *prices;      /* default "conf/prices.json" */
+    int64_t retention; /* raw hourly points, seconds; default 400d */
+    char *timezone;    /* NULL = UTC */
     struct cfg_provider *providers;
     size_t n_providers;
     struct cfg_rule *rules;
@@ -83,7 +83,7 @@ struct config {
     struct cfg_business_unit *units;
     size_t n_units;
     struct cfg_report report;
-    json_t *root;         /* the parsed document, owned */
+    json_t *root; /* the parsed document, owned */
 };
 
 /*

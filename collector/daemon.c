@@ -31,13 +31,13 @@
 #include "poller.h"
 #include "prices.h"
 
-#define MAX_ATTEMPTS 6          /* tries of one page within a cycle */
+#define MAX_ATTEMPTS 6 /* tries of one page within a cycle */
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS 30000
-#define FAIL_BACKOFF_BASE 30    /* seconds after the first failed cycle */
+#define FAIL_BACKOFF_BASE 30 /* seconds after the first failed cycle */
 #define FAIL_BACKOFF_CAP 3600
 #define SHUTDOWN_GRACE_S 5
-#define SETTLE_DAYS 1           /* a day is closed one day after it ends */
+#define SETTLE_DAYS 1 /* a day is closed one day after it ends */
 
 struct daemon;
 struct source;
@@ -49,15 +49,15 @@ struct job {
     const struct col_endpoint *ep;
     enum job_state state;
     int failed;
-    int64_t win_start, win_end;   /* BUCKETS: current window */
-    int64_t win_cap;              /* BUCKETS: window length after a page was too big, or 0 */
-    int64_t log_start;            /* LOG: earliest time of this catch-up */
-    size_t project_idx;           /* per-project listings */
-    char *page;                   /* cursor of the page being fetched */
+    int64_t win_start, win_end; /* BUCKETS: current window */
+    int64_t win_cap;            /* BUCKETS: window length after a page was too big, or 0 */
+    int64_t log_start;          /* LOG: earliest time of this catch-up */
+    size_t project_idx;         /* per-project listings */
+    char *page;                 /* cursor of the page being fetched */
     char *prev_page;
-    struct col_out acc;           /* the current unit's pages */
-    int pages;                    /* pages fetched this cycle */
-    int attempts;                 /* tries of the current page */
+    struct col_out acc; /* the current unit's pages */
+    int pages;          /* pages fetched this cycle */
+    int attempts;       /* tries of the current page */
     long http_id;
     struct event *retry_timer;
 };
@@ -66,20 +66,20 @@ struct source {
     struct daemon *d;
     const struct cfg_provider *cfg;
     const struct col_poller_ops *ops;
-    char *key;                    /* the admin key; never logged */
+    char *key; /* the admin key; never logged */
     struct event *timer;
     struct job *jobs;
     size_t n_jobs;
-    size_t running;               /* jobs not yet done this cycle */
+    size_t running; /* jobs not yet done this cycle */
     int in_cycle;
     int cycle_failed;
     int auth_failed;
-    int failures;                 /* consecutive failed cycles */
+    int failures; /* consecutive failed cycles */
     int cycles;
-    char **projects;              /* project/workspace ids listed this cycle */
+    char **projects; /* project/workspace ids listed this cycle */
     size_t n_projects, cap_projects;
     size_t samples, events, units;
-    char reason[256];             /* first failure of the cycle */
+    char reason[256]; /* first failure of the cycle */
     struct log_complaint complaint;
 };
 
@@ -97,8 +97,8 @@ struct daemon {
     int64_t wall_start;
     int stopping;
     int exit_code;
-    size_t sources_done;          /* once mode */
-    struct config *pending_cfg;   /* SIGHUP reload waiting for cycles to end */
+    size_t sources_done;        /* once mode */
+    struct config *pending_cfg; /* SIGHUP reload waiting for cycles to end */
     struct event *sig_term, *sig_int, *sig_hup, *grace;
     unsigned int rng;
 };
@@ -249,9 +249,8 @@ static void check_restatement(struct job *j, struct ts_batch *b, uint64_t sid,
         tu_format_time(smp->bucket, day, sizeof day);
         day[10] = '\0';
         json_t *o = json_pack("{s:s, s:s, s:s, s:f, s:f, s:s}", "provider", j->src->cfg->type,
-                              "account", j->src->cfg->name, "day", day, "old_usd", v[0],
-                              "new_usd", smp->value, "series",
-                              ts_series_by_id(d->st, sid)->key);
+                              "account", j->src->cfg->name, "day", day, "old_usd", v[0], "new_usd",
+                              smp->value, "series", ts_series_by_id(d->st, sid)->key);
         if (o) {
             record_event(b, "collector.restatement", o, now);
             json_decref(o);
@@ -300,25 +299,24 @@ static int commit_items(struct job *j, struct ts_batch *b, int64_t now)
                 snprintf(type, sizeof type, "inventory.%s.status_changed", it->kind);
         }
         if (type[0] && nj) {
-            json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:O}", "provider", s->cfg->type,
-                                   "account", s->cfg->name, "kind", it->kind, "id", it->id,
-                                   "item", nj);
+            json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:O}", "provider", s->cfg->type, "account",
+                                   s->cfg->name, "kind", it->kind, "id", it->id, "item", nj);
             if (ev && oj)
                 json_object_set(ev, "previous_status", json_object_get(oj, "status"));
             if (ev)
                 record_event(b, type, ev, now);
             json_decref(ev);
         }
-        if (rc == -TS_ENOTFOUND || (rc == 0 && (ol != strlen(it->json) ||
-                                                memcmp(old, it->json, ol) != 0)))
+        if (rc == -TS_ENOTFOUND ||
+            (rc == 0 && (ol != strlen(it->json) || memcmp(old, it->json, ol) != 0)))
             ts_batch_put(b, TS_META, key, (size_t)n, it->json, strlen(it->json));
         json_decref(oj);
         free(old);
         /* Per-project listings (keys) run for live projects only: providers
          * refuse some listings of archived ones. */
         int archived = nstatus && strcmp(nstatus, "archived") == 0;
-        if ((strcmp(it->kind, "project") == 0 || strcmp(it->kind, "workspace") == 0) &&
-            !archived && s->n_projects < 100000) {
+        if ((strcmp(it->kind, "project") == 0 || strcmp(it->kind, "workspace") == 0) && !archived &&
+            s->n_projects < 100000) {
             if (s->n_projects == s->cap_projects) {
                 size_t nc = s->cap_projects ? s->cap_projects * 2 : 16;
                 char **np = realloc(s->projects, nc * sizeof *np);
@@ -606,8 +604,8 @@ static void job_fail(struct job *j, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     fail_reason(j->src, j->ep->name, "%s", msg);
-    log_event(LOG_ERROR, "collector.endpoint_failed", "source=%s endpoint=%s %s",
-              j->src->cfg->name, j->ep->name, msg);
+    log_event(LOG_ERROR, "collector.endpoint_failed", "source=%s endpoint=%s %s", j->src->cfg->name,
+              j->ep->name, msg);
     job_finish(j, 0);
 }
 
@@ -638,8 +636,8 @@ static void job_next_unit(struct job *j)
             start = j->win_end; /* continuing this cycle */
         } else {
             int64_t cur;
-            start = meta_get_i64(d, ckey, &cur) == 0 ? tu_floor(cur - j->ep->lookback, bw)
-                                                     : horizon;
+            start =
+                meta_get_i64(d, ckey, &cur) == 0 ? tu_floor(cur - j->ep->lookback, bw) : horizon;
             if (start < horizon)
                 start = horizon;
         }
@@ -805,8 +803,7 @@ static void on_response(const struct col_http_result *r, void *ud)
             job_fail(j, "status=%ld reason=\"page cursor repeated\"", st);
             return;
         }
-        json_int_t cap =
-            json_integer_value(json_object_get(s->cfg->params, "max_pages_per_cycle"));
+        json_int_t cap = json_integer_value(json_object_get(s->cfg->params, "max_pages_per_cycle"));
         if (cap > 0 && j->pages >= cap) {
             job_fail(j, "reason=\"page cap per cycle reached\"");
             return;
@@ -853,8 +850,8 @@ static void job_issue(struct job *j)
                                   .headers = h,
                                   .timeout_ms = (long)s->cfg->timeout * 1000,
                                   .tls13 = s->cfg->tls_min_13,
-                                  .ca_file = json_string_value(
-                                      json_object_get(s->cfg->params, "ca_file")),
+                                  .ca_file =
+                                      json_string_value(json_object_get(s->cfg->params, "ca_file")),
                                   .done = on_response,
                                   .ud = j};
     j->http_id = col_http_get(s->d->http, &hr);
@@ -1007,8 +1004,8 @@ static int sources_create(struct daemon *d, char *err, size_t errlen)
         const struct col_poller_ops *ops = col_poller_find(p->type);
         if (!ops) {
             log_event(LOG_WARN, "collector.provider_unsupported",
-                      "source=%s type=%s reason=\"no poller for this provider type yet\"",
-                      p->name, p->type);
+                      "source=%s type=%s reason=\"no poller for this provider type yet\"", p->name,
+                      p->type);
             continue;
         }
         struct source *s = &d->sources[d->n_sources];

@@ -14,10 +14,10 @@
 #include "config.h"
 
 struct col_run_opts {
-    const char *config_path;  /* re-read on SIGHUP */
-    struct config *cfg;       /* ownership passes to the daemon */
-    int once;                 /* one full cycle of every source, then exit */
-    int64_t now;              /* pinned clock (0 = wall clock) */
+    const char *config_path; /* re-read on SIGHUP */
+    struct config *cfg;      /* ownership passes to the daemon */
+    int once;                /* one full cycle of every source, then exit */
+    int64_t now;             /* pinned clock (0 = wall clock) */
 };
 
 /*

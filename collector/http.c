@@ -80,7 +80,8 @@ static void xfer_unlink(struct col_http *h, struct xfer *x)
 static void event_cb(evutil_socket_t fd, short kind, void *arg)
 {
     struct col_http *h = arg;
-    int action = ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int action =
+        ((kind & EV_READ) ? CURL_CSELECT_IN : 0) | ((kind & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
     curl_multi_socket_action(h->multi, fd, action, &running);
     /* No "nothing running: drop the timer" here (hiperfifo does it): a

@@ -16,26 +16,26 @@
 struct col_http;
 
 struct col_http_result {
-    CURLcode curl_code;     /* CURLE_OK when a response arrived */
-    long status;            /* HTTP status, 0 when none */
-    char *body;             /* response body, NUL-terminated (owned by the client) */
+    CURLcode curl_code; /* CURLE_OK when a response arrived */
+    long status;        /* HTTP status, 0 when none */
+    char *body;         /* response body, NUL-terminated (owned by the client) */
     size_t len;
-    char *retry_after;      /* Retry-After header value, or NULL */
-    char *ratelimit_reset;  /* a provider's reset header (x-ratelimit-reset-requests,
-                               anthropic-ratelimit-requests-reset), or NULL */
-    char *content_type;     /* Content-Type header, or NULL */
-    const char *error;      /* human reason for a transport failure ("" when none) */
-    int too_big;            /* the body was over COL_HTTP_MAX_BODY (transfer aborted) */
-    double seconds;         /* total transfer time */
+    char *retry_after;     /* Retry-After header value, or NULL */
+    char *ratelimit_reset; /* a provider's reset header (x-ratelimit-reset-requests,
+                              anthropic-ratelimit-requests-reset), or NULL */
+    char *content_type;    /* Content-Type header, or NULL */
+    const char *error;     /* human reason for a transport failure ("" when none) */
+    int too_big;           /* the body was over COL_HTTP_MAX_BODY (transfer aborted) */
+    double seconds;        /* total transfer time */
 };
 
 /* Per-request settings. url and headers are copied/borrowed as stated. */
 struct col_http_request {
-    const char *url;             /* copied */
-    struct curl_slist *headers;  /* ownership passes to the client (freed after the transfer) */
-    long timeout_ms;             /* whole transfer; 0 = 60 s */
-    int tls13;                   /* require TLS 1.3 instead of 1.2 */
-    const char *ca_file;         /* extra CA bundle, or NULL (copied) */
+    const char *url;            /* copied */
+    struct curl_slist *headers; /* ownership passes to the client (freed after the transfer) */
+    long timeout_ms;            /* whole transfer; 0 = 60 s */
+    int tls13;                  /* require TLS 1.3 instead of 1.2 */
+    const char *ca_file;        /* extra CA bundle, or NULL (copied) */
     /* Called once on the loop thread; the result is valid during the call only. */
     void (*done)(const struct col_http_result *res, void *ud);
     void *ud;

@@ -8,8 +8,8 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +33,7 @@ struct command {
 
 static const struct command *find_command(const char *name);
 
-__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt,
-                                                              ...)
+__attribute__((format(printf, 2, 3))) static int usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "byokwatch %s: ", cmd);
@@ -65,9 +64,8 @@ static int cmd_version(int argc, char **argv)
         return EXIT_USAGE;
     }
     printf("byokwatch %s (git %s)\n", BW_VERSION, BW_GIT_REV);
-    printf("jansson %s, %s, libevent %s, %s, store schema %d\n", JANSSON_VERSION,
-           curl_version(), event_get_version(), OpenSSL_version(OPENSSL_VERSION),
-           TS_SCHEMA_VERSION);
+    printf("jansson %s, %s, libevent %s, %s, store schema %d\n", JANSSON_VERSION, curl_version(),
+           event_get_version(), OpenSSL_version(OPENSSL_VERSION), TS_SCHEMA_VERSION);
     return 0;
 }
 
@@ -192,8 +190,8 @@ static int print_query(const struct ts_agg_result *r, const char *metric, const 
             for (size_t l = 0; l < g->n_labels; l++)
                 json_object_set_new(labels, g->labels[l].name, json_string(g->labels[l].value));
             for (size_t p = 0; p < g->n_points; p++)
-                json_array_append_new(pts, json_pack("[I, o]", (json_int_t)g->times[p],
-                                                      number_json(g->values[p])));
+                json_array_append_new(
+                    pts, json_pack("[I, o]", (json_int_t)g->times[p], number_json(g->values[p])));
             json_array_append_new(series, json_pack("{s:o, s:o}", "labels", labels, "points", pts));
         }
         if (r->n_groups == 0 && n_group == 0)
@@ -270,18 +268,13 @@ static int parse_time_opt(const char *cmd, const char *name, const char *arg, in
 
 static int cmd_query(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"metric", required_argument, NULL, 'm'},
-                                         {"provider", required_argument, NULL, 'p'},
-                                         {"match", required_argument, NULL, 'M'},
-                                         {"from", required_argument, NULL, 'f'},
-                                         {"to", required_argument, NULL, 't'},
-                                         {"now", required_argument, NULL, 'n'},
-                                         {"group-by", required_argument, NULL, 'g'},
-                                         {"step", required_argument, NULL, 's'},
-                                         {"format", required_argument, NULL, 'F'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},   {"metric", required_argument, NULL, 'm'},
+        {"provider", required_argument, NULL, 'p'}, {"match", required_argument, NULL, 'M'},
+        {"from", required_argument, NULL, 'f'},     {"to", required_argument, NULL, 't'},
+        {"now", required_argument, NULL, 'n'},      {"group-by", required_argument, NULL, 'g'},
+        {"step", required_argument, NULL, 's'},     {"format", required_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},           {0}};
     const char *path = NULL, *metric = NULL, *provider = NULL, *step_s = "1h";
     char *match_s = NULL, *group_s = NULL;
     int64_t from = 0, to = 0, now = (int64_t)time(NULL);

@@ -118,8 +118,7 @@ static char *dump(json_t *obj)
     return json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(17));
 }
 
-int col_out_event(struct col_out *o, int64_t time, const char *type, const char *uid,
-                  json_t *obj)
+int col_out_event(struct col_out *o, int64_t time, const char *type, const char *uid, json_t *obj)
 {
     if (grow((void **)&o->events, &o->cap_events, o->n_events + 1, sizeof *o->events))
         return -1;

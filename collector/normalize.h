@@ -26,24 +26,24 @@ struct col_sample {
     const char *metric;
     struct col_label labels[COL_MAX_LABELS];
     size_t n_labels;
-    int64_t bucket;  /* bucket start, UTC seconds */
-    int64_t width;   /* bucket width in seconds (3600 or 86400) */
+    int64_t bucket; /* bucket start, UTC seconds */
+    int64_t width;  /* bucket width in seconds (3600 or 86400) */
     double value;
 };
 
 /* An event for the store's events log. */
 struct col_event {
     int64_t time;
-    char *type;      /* "audit.<provider event type>", "inventory.<change>"... */
-    char *uid;       /* provider's stable id (for dedupe), may be NULL */
-    char *json;      /* normalized JSON text (see col_out_event) */
+    char *type; /* "audit.<provider event type>", "inventory.<change>"... */
+    char *uid;  /* provider's stable id (for dedupe), may be NULL */
+    char *json; /* normalized JSON text (see col_out_event) */
 };
 
 /* One inventory item: an API key, admin key, project or workspace as listed now. */
 struct col_item {
-    char *kind;      /* "api_key", "admin_key", "project", "workspace" */
+    char *kind; /* "api_key", "admin_key", "project", "workspace" */
     char *id;
-    char *json;      /* {"id","name","project","status","created_at","last_used_at",...} */
+    char *json; /* {"id","name","project","status","created_at","last_used_at",...} */
 };
 
 struct col_out {
@@ -53,9 +53,9 @@ struct col_out {
     size_t n_events, cap_events;
     struct col_item *items;
     size_t n_items, cap_items;
-    char *next_page;   /* cursor for the next page request; NULL when this was the last */
-    int64_t max_time;  /* latest event time seen on the page (log endpoints), or 0 */
-    struct strmap pool;            /* interned sample strings -> their pooled copy */
+    char *next_page;    /* cursor for the next page request; NULL when this was the last */
+    int64_t max_time;   /* latest event time seen on the page (log endpoints), or 0 */
+    struct strmap pool; /* interned sample strings -> their pooled copy */
     struct col_pool_chunk *chunks; /* storage of the pooled strings */
 };
 
@@ -78,8 +78,7 @@ int col_out_sample(struct col_out *o, const char *metric, const char *const labe
  * "ip", "user_agent", "country", "city", "lat", "lon" (numbers), "key_id",
  * "project", "raw" (the provider's object).
  */
-int col_out_event(struct col_out *o, int64_t time, const char *type, const char *uid,
-                  json_t *obj);
+int col_out_event(struct col_out *o, int64_t time, const char *type, const char *uid, json_t *obj);
 
 /* Drops the samples after the first n (their pooled strings stay until col_out_free). */
 void col_out_truncate(struct col_out *o, size_t n);

@@ -22,28 +22,28 @@ enum col_ep_kind {
 };
 
 struct col_endpoint {
-    const char *name;     /* stable id, names the cursor and log lines: "usage/completions" */
+    const char *name; /* stable id, names the cursor and log lines: "usage/completions" */
     enum col_ep_kind kind;
-    int64_t bucket;       /* BUCKETS: bucket width, 3600 or 86400 */
-    int64_t lookback;     /* BUCKETS: span before the cursor re-polled each cycle (revisions) */
-    int64_t max_window;   /* BUCKETS: longest [start, end) of one request (limit x bucket) */
-    int per_project;      /* LIST: one listing per project id seen in this cycle's items
-                             of kind "project" or "workspace" */
-    const void *spec;     /* the poller's own data for this endpoint (path, group_by, ...) */
+    int64_t bucket;     /* BUCKETS: bucket width, 3600 or 86400 */
+    int64_t lookback;   /* BUCKETS: span before the cursor re-polled each cycle (revisions) */
+    int64_t max_window; /* BUCKETS: longest [start, end) of one request (limit x bucket) */
+    int per_project;    /* LIST: one listing per project id seen in this cycle's items
+                           of kind "project" or "workspace" */
+    const void *spec;   /* the poller's own data for this endpoint (path, group_by, ...) */
 };
 
 /* What one page request is for. */
 struct col_request {
     const struct col_endpoint *ep;
-    int64_t start, end;   /* BUCKETS: window [start, end); LOG: start = earliest time wanted */
-    const char *page;     /* cursor from the previous page's col_out.next_page, or NULL */
-    const char *project;  /* per_project listings: the project id, else NULL */
+    int64_t start, end;  /* BUCKETS: window [start, end); LOG: start = earliest time wanted */
+    const char *page;    /* cursor from the previous page's col_out.next_page, or NULL */
+    const char *project; /* per_project listings: the project id, else NULL */
 };
 
 /* Context for a parse: who the data belongs to. */
 struct col_parse_ctx {
-    const char *provider;  /* the provider type: "openai" */
-    const char *account;   /* the configured source name: "acme-openai" */
+    const char *provider; /* the provider type: "openai" */
+    const char *account;  /* the configured source name: "acme-openai" */
     const struct col_request *req;
 };
 
@@ -74,8 +74,8 @@ struct col_poller_ops {
      * and the caller discards it. 0 ok; out->next_page set when more pages
      * follow.
      */
-    int (*parse)(const struct col_parse_ctx *ctx, const char *body, size_t len,
-                 struct col_out *out, char *err, size_t errlen);
+    int (*parse)(const struct col_parse_ctx *ctx, const char *body, size_t len, struct col_out *out,
+                 char *err, size_t errlen);
 };
 
 /* Finds the poller for a provider type; NULL when none is built in. */

@@ -16,11 +16,20 @@ static int g_progress_shown;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_set_level(enum log_level level) { g_level = level; }
+void log_set_level(enum log_level level)
+{
+    g_level = level;
+}
 
-enum log_level log_get_level(void) { return g_level; }
+enum log_level log_get_level(void)
+{
+    return g_level;
+}
 
-void log_set_stream(FILE *stream) { g_stream = stream; }
+void log_set_stream(FILE *stream)
+{
+    g_stream = stream;
+}
 
 int log_parse_level(const char *name, enum log_level *out)
 {
@@ -91,8 +100,8 @@ static void vlog(enum log_level level, const char *event, const char *fmt, va_li
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    int n = snprintf(line, sizeof line, "ts=%s.%03ldZ level=%s event=%s", ts,
-                     now.tv_nsec / 1000000, level_names[level], event);
+    int n = snprintf(line, sizeof line, "ts=%s.%03ldZ level=%s event=%s", ts, now.tv_nsec / 1000000,
+                     level_names[level], event);
     if (n < 0)
         return;
     if ((size_t)n + 1 < sizeof line && fmt && fmt[0]) {
@@ -142,8 +151,8 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
     va_end(ap);
 }
 
-void log_complain(struct log_complaint *c, time_t now, enum log_level level,
-                  const char *event, const char *fmt, ...)
+void log_complain(struct log_complaint *c, time_t now, enum log_level level, const char *event,
+                  const char *fmt, ...)
 {
     if (c->interval != 0 && now < c->next) {
         c->suppressed++;

@@ -45,14 +45,13 @@ const char *log_quote(const char *value, char *buf, size_t len);
  * once when a complaint was active.
  */
 struct log_complaint {
-    time_t next;      /* earliest time of the next line */
-    time_t interval;  /* current interval in seconds; 0 = not complaining */
+    time_t next;     /* earliest time of the next line */
+    time_t interval; /* current interval in seconds; 0 = not complaining */
     unsigned long suppressed;
 };
 
-void log_complain(struct log_complaint *c, time_t now, enum log_level level,
-                  const char *event, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+void log_complain(struct log_complaint *c, time_t now, enum log_level level, const char *event,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void log_release(struct log_complaint *c, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

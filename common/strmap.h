@@ -19,7 +19,7 @@ struct strmap_slot {
 
 struct strmap {
     struct strmap_slot *slots;
-    size_t cap;   /* power of two, or 0 */
+    size_t cap; /* power of two, or 0 */
     size_t count;
 };
 

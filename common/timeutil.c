@@ -109,8 +109,8 @@ const char *tu_format_time(int64_t t, char *buf, size_t len)
     int64_t y;
     unsigned m, d;
     tu_civil_from_days(days, &y, &m, &d);
-    snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d,
-             (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+    snprintf(buf, len, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, (int)(rem / 3600),
+             (int)(rem % 3600 / 60), (int)(rem % 60));
     return buf;
 }
 
@@ -152,8 +152,10 @@ int tu_parse_duration(const char *s, int64_t *out)
 
 const char *tu_format_duration(int64_t secs, char *buf, size_t len)
 {
-    static const struct { int64_t n; char u; } units[] = {
-        {(int64_t)7 * TU_DAY, 'w'}, {TU_DAY, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+    static const struct {
+        int64_t n;
+        char u;
+    } units[] = {{(int64_t)7 * TU_DAY, 'w'}, {TU_DAY, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (secs != 0 && secs % units[i].n == 0) {
             snprintf(buf, len, "%lld%c", (long long)(secs / units[i].n), units[i].u);

@@ -10,8 +10,8 @@
 #include "ts.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <errno.h>
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +35,8 @@ enum cf_index {
     CF_COUNT
 };
 
-static const char *const cf_names[CF_COUNT] = {
-    "default", "series", "points", "rollup_1d", "events", "meta", "alerts", "outbox"};
+static const char *const cf_names[CF_COUNT] = {"default", "series", "points", "rollup_1d",
+                                               "events",  "meta",   "alerts", "outbox"};
 
 #define KEY_LEN 16
 #define TS_BLOCK_CACHE_BYTES ((size_t)128 << 20)
@@ -50,8 +50,8 @@ static const char *const cf_names[CF_COUNT] = {
 struct series_rec {
     struct ts_series pub;
     struct ts_label *labels;
-    char *strings;        /* owns key, metric and label strings */
-    int64_t max_bucket;   /* highest bucket stored (valid when max_known) */
+    char *strings;      /* owns key, metric and label strings */
+    int64_t max_bucket; /* highest bucket stored (valid when max_known) */
     int max_known;
 };
 
@@ -67,11 +67,11 @@ struct ts_store {
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;
 
-    struct series_rec **by_id;  /* index id - 1; NULL for holes */
+    struct series_rec **by_id; /* index id - 1; NULL for holes */
     size_t by_id_cap;
     size_t n_series;
     uint64_t next_id;
-    struct strmap by_key;       /* canonical key -> id */
+    struct strmap by_key; /* canonical key -> id */
 
     uint64_t next_seq;
     int64_t retention;
@@ -183,8 +183,7 @@ static int rdb_fail(struct ts_store *st, char *rerr, const char *what, char *err
     else if (strstr(msg, "lock file") || strstr(msg, "LOCK:"))
         code = -TS_ELOCKED;
     if (code == -TS_ELOCKED)
-        snprintf(err, errlen,
-                 "data directory %s is in use by another byokwatch process (%s)",
+        snprintf(err, errlen, "data directory %s is in use by another byokwatch process (%s)",
                  st && st->dir ? st->dir : "?", msg);
     else
         snprintf(err, errlen, "%s %s: %s", what, st && st->dir ? st->dir : "", msg);
@@ -575,8 +574,7 @@ static void setup_options(struct ts_store *st)
             rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
             rocksdb_options_set_write_buffer_size(o, 64 << 20);
         } else {
-            rocksdb_block_based_options_set_filter_policy(t,
-                                                          rocksdb_filterpolicy_create_bloom(10));
+            rocksdb_block_based_options_set_filter_policy(t, rocksdb_filterpolicy_create_bloom(10));
             rocksdb_options_set_compression(o, rocksdb_lz4_compression);
             rocksdb_options_set_write_buffer_size(o, 8 << 20);
         }
@@ -738,8 +736,8 @@ int ts_open(const char *dir, const struct ts_options *opts, struct ts_store **ou
     rocksdb_set_perf_level(rocksdb_disable);
     st->sum_op = rocksdb_mergeoperator_create(NULL, noop_destructor, sum_full_merge,
                                               sum_partial_merge, sum_delete_value, sum_name);
-    st->retention_filter = rocksdb_compactionfilter_create(st, noop_destructor, retention_filter,
-                                                           retention_name);
+    st->retention_filter =
+        rocksdb_compactionfilter_create(st, noop_destructor, retention_filter, retention_name);
     setup_options(st);
     st->ropts = rocksdb_readoptions_create();
     st->wopts = rocksdb_writeoptions_create();
@@ -759,8 +757,8 @@ int ts_open(const char *dir, const struct ts_options *opts, struct ts_store **ou
         st->db = rocksdb_open_for_read_only_column_families(st->dbopts, dir, CF_COUNT, cf_names,
                                                             cfo, st->cf, 0, &rerr);
     else
-        st->db = rocksdb_open_column_families(st->dbopts, dir, CF_COUNT, cf_names, cfo, st->cf,
-                                              &rerr);
+        st->db =
+            rocksdb_open_column_families(st->dbopts, dir, CF_COUNT, cf_names, cfo, st->cf, &rerr);
     if (rerr) {
         st->db = NULL;
         rc = rdb_fail(st, rerr, "opening store", err, errlen);
@@ -819,12 +817,13 @@ void ts_close(struct ts_store *st)
 
 /* ---- series registry ---- */
 
-int ts_series_get(struct ts_store *st, const char *metric, const struct ts_label *labels,
-                  size_t n, const struct ts_series **series, char *err, size_t errlen)
+int ts_series_get(struct ts_store *st, const char *metric, const struct ts_label *labels, size_t n,
+                  const struct ts_series **series, char *err, size_t errlen)
 {
     char key[4096];
     if (ts_canonical_key(metric, labels, n, key, sizeof key) != 0) {
-        snprintf(err, errlen, "invalid series: metric or label names malformed, duplicated or too long");
+        snprintf(err, errlen,
+                 "invalid series: metric or label names malformed, duplicated or too long");
         return -TS_EINVAL;
     }
     size_t klen = strlen(key), idv;
@@ -1105,8 +1104,8 @@ static const rocksdb_column_family_handle_t *kv_cf(const struct ts_store *st, en
     return NULL;
 }
 
-static int add_samples(struct ts_store *st, struct ts_batch *b, rocksdb_writebatch_t *wb,
-                       char *err, size_t errlen)
+static int add_samples(struct ts_store *st, struct ts_batch *b, rocksdb_writebatch_t *wb, char *err,
+                       size_t errlen)
 {
     struct sample *s = b->samples;
     size_t n = b->n_samples;
@@ -1124,8 +1123,7 @@ static int add_samples(struct ts_store *st, struct ts_batch *b, rocksdb_writebat
     int64_t horizon = st->clock() - st->retention;
     for (size_t i = 0; i < n; i++) {
         if (!ts_series_by_id(st, s[i].id)) {
-            snprintf(err, errlen, "sample for unknown series id %llu",
-                     (unsigned long long)s[i].id);
+            snprintf(err, errlen, "sample for unknown series id %llu", (unsigned long long)s[i].id);
             return -TS_EINVAL;
         }
         if (s[i].bucket < horizon) {
@@ -1164,8 +1162,8 @@ static int add_samples(struct ts_store *st, struct ts_batch *b, rocksdb_writebat
             free(ov);
         }
         put_double(v, s[i].value);
-        rocksdb_writebatch_put_cf(wb, st->cf[CF_POINTS], (const char *)k, KEY_LEN,
-                                  (const char *)v, 8);
+        rocksdb_writebatch_put_cf(wb, st->cf[CF_POINTS], (const char *)k, KEY_LEN, (const char *)v,
+                                  8);
         int64_t day = s[i].bucket - ((s[i].bucket % 86400 + 86400) % 86400);
         if (have_day && (cur_id != s[i].id || cur_day != day)) {
             point_key(k, cur_id, cur_day);
@@ -1325,9 +1323,8 @@ static int biter_close(struct ts_store *st, struct bounded_iter *b, const char *
     return rerr ? rdb_fail(st, rerr, what, err, errlen) : 0;
 }
 
-int ts_read_range(struct ts_store *st, uint64_t series_id, int64_t from, int64_t to,
-                  int64_t step, int64_t **times, double **values, size_t *n, char *err,
-                  size_t errlen)
+int ts_read_range(struct ts_store *st, uint64_t series_id, int64_t from, int64_t to, int64_t step,
+                  int64_t **times, double **values, size_t *n, char *err, size_t errlen)
 {
     int cf;
     if (step == TU_HOUR) {
@@ -1394,11 +1391,11 @@ int ts_read_range(struct ts_store *st, uint64_t series_id, int64_t from, int64_t
 }
 
 struct group_acc {
-    char *gkey;            /* group values joined by \x1f, each prefixed by 1 (set) or 0 */
+    char *gkey; /* group values joined by \x1f, each prefixed by 1 (set) or 0 */
     struct ts_label *labels;
     size_t n_labels;
     size_t n_series;
-    size_t index;          /* row of the group in the dense sum/has matrices */
+    size_t index; /* row of the group in the dense sum/has matrices */
 };
 
 static int group_cmp(const void *a, const void *b)
@@ -1417,8 +1414,8 @@ static void groups_free(struct group_acc *g, size_t n)
 }
 
 /* Returns the group index of series s, creating the group; -1 on OOM. */
-static long group_of(const struct ts_series *s, const struct ts_agg_query *q,
-                     struct strmap *map, struct group_acc **groups, size_t *n, size_t *cap)
+static long group_of(const struct ts_series *s, const struct ts_agg_query *q, struct strmap *map,
+                     struct group_acc **groups, size_t *n, size_t *cap)
 {
     char key[2048];
     size_t o = 0;
@@ -1579,10 +1576,28 @@ int ts_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_ag
     int cf = use_rollup ? CF_ROLLUP : CF_POINTS;
     size_t half = two ? n_list / 2 : n_list;
     struct agg_part parts[2] = {
-        {.st = st, .q = q, .list = list, .gidx = gidx, .lo = 0, .hi = half, .cf = cf,
-         .base = base, .n_steps = n_steps, .sum = sum[0], .has = has[0]},
-        {.st = st, .q = q, .list = list, .gidx = gidx, .lo = half, .hi = n_list, .cf = cf,
-         .base = base, .n_steps = n_steps, .sum = sum[1], .has = has[1]},
+        {.st = st,
+         .q = q,
+         .list = list,
+         .gidx = gidx,
+         .lo = 0,
+         .hi = half,
+         .cf = cf,
+         .base = base,
+         .n_steps = n_steps,
+         .sum = sum[0],
+         .has = has[0]},
+        {.st = st,
+         .q = q,
+         .list = list,
+         .gidx = gidx,
+         .lo = half,
+         .hi = n_list,
+         .cf = cf,
+         .base = base,
+         .n_steps = n_steps,
+         .sum = sum[1],
+         .has = has[1]},
     };
     pthread_t helper;
     int threaded = two && pthread_create(&helper, NULL, agg_scan, &parts[1]) == 0;
@@ -1724,9 +1739,8 @@ int ts_get(struct ts_store *st, enum ts_family fam, const void *key, size_t klen
 {
     char *rerr = NULL;
     size_t vl = 0;
-    char *v = rocksdb_get_cf(st->db, st->ropts,
-                             (rocksdb_column_family_handle_t *)kv_cf(st, fam), key, klen, &vl,
-                             &rerr);
+    char *v = rocksdb_get_cf(st->db, st->ropts, (rocksdb_column_family_handle_t *)kv_cf(st, fam),
+                             key, klen, &vl, &rerr);
     if (rerr)
         return rdb_fail(st, rerr, "reading", err, errlen);
     if (!v) {
@@ -1772,8 +1786,8 @@ int ts_scan(struct ts_store *st, enum ts_family fam, const void *prefix, size_t 
         rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, plen);
     if (hlen > 0)
         rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, hlen);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
-        st->db, ro, (rocksdb_column_family_handle_t *)kv_cf(st, fam));
+    rocksdb_iterator_t *it =
+        rocksdb_create_iterator_cf(st->db, ro, (rocksdb_column_family_handle_t *)kv_cf(st, fam));
     if (plen > 0)
         rocksdb_iter_seek(it, (const char *)lo, plen);
     else

@@ -54,27 +54,27 @@ struct ts_label {
 /* A registered series. Owned by the store, valid until ts_close. */
 struct ts_series {
     uint64_t id;
-    const char *key;      /* canonical: metric{a="1",b="2"} */
+    const char *key; /* canonical: metric{a="1",b="2"} */
     const char *metric;
     size_t n_labels;
     const struct ts_label *labels; /* sorted by name, no empty values */
 };
 
 struct ts_options {
-    int64_t retention;    /* raw points older than now - retention are dropped; 0 = default */
-    int read_only;        /* open without the lock; writes fail */
-    int create;           /* create the directory and DB when missing */
-    int sync;             /* fsync the WAL on each write (power-loss durability) */
+    int64_t retention;      /* raw points older than now - retention are dropped; 0 = default */
+    int read_only;          /* open without the lock; writes fail */
+    int create;             /* create the directory and DB when missing */
+    int sync;               /* fsync the WAL on each write (power-loss durability) */
     int64_t (*clock)(void); /* "now" for retention; NULL = wall clock (tests inject) */
 };
 
 /* An event (audit entry, proxy record, inventory change). */
 struct ts_event {
-    int64_t time;         /* UTC seconds */
-    const char *type;     /* e.g. "audit.login.failed", "inventory.key_created" */
-    const char *uid;      /* provider's stable id for dedupe, or NULL */
-    const char *json;     /* the event as JSON text */
-    uint64_t seq;         /* set by the store on read */
+    int64_t time;     /* UTC seconds */
+    const char *type; /* e.g. "audit.login.failed", "inventory.key_created" */
+    const char *uid;  /* provider's stable id for dedupe, or NULL */
+    const char *json; /* the event as JSON text */
+    uint64_t seq;     /* set by the store on read */
 };
 
 /*
@@ -91,8 +91,15 @@ enum ts_family { TS_META = 0, TS_ALERTS = 1, TS_OUTBOX = 2 };
  * locked by another process (-TS_ELOCKED), corruption (-TS_ECORRUPT), other
  * I/O failures (-TS_EIO). Never repairs or rewrites what it did not create.
  */
-enum { TS_EIO = 1, TS_EFOREIGN = 2, TS_ESCHEMA = 3, TS_ELOCKED = 4, TS_ECORRUPT = 5,
-       TS_EINVAL = 6, TS_ENOTFOUND = 7 };
+enum {
+    TS_EIO = 1,
+    TS_EFOREIGN = 2,
+    TS_ESCHEMA = 3,
+    TS_ELOCKED = 4,
+    TS_ECORRUPT = 5,
+    TS_EINVAL = 6,
+    TS_ENOTFOUND = 7
+};
 int ts_open(const char *dir, const struct ts_options *opts, struct ts_store **out, char *err,
             size_t errlen);
 
@@ -113,8 +120,8 @@ int ts_canonical_key(const char *metric, const struct ts_label *labels, size_t n
  * own write) when new. The returned pointer in *series (may be NULL) is the
  * store's. 0 ok; negative on a bad label set or write failure.
  */
-int ts_series_get(struct ts_store *st, const char *metric, const struct ts_label *labels,
-                  size_t n, const struct ts_series **series, char *err, size_t errlen);
+int ts_series_get(struct ts_store *st, const char *metric, const struct ts_label *labels, size_t n,
+                  const struct ts_series **series, char *err, size_t errlen);
 
 /* Looks a series up by id; NULL when unknown. */
 const struct ts_series *ts_series_by_id(const struct ts_store *st, uint64_t id);
@@ -160,31 +167,30 @@ int ts_write(struct ts_store *st, struct ts_batch *b, char *err, size_t errlen);
  * (rollups; from and to are floored to days). Arrays are malloc'd
  * (caller frees); *n may be 0.
  */
-int ts_read_range(struct ts_store *st, uint64_t series_id, int64_t from, int64_t to,
-                  int64_t step, int64_t **times, double **values, size_t *n, char *err,
-                  size_t errlen);
+int ts_read_range(struct ts_store *st, uint64_t series_id, int64_t from, int64_t to, int64_t step,
+                  int64_t **times, double **values, size_t *n, char *err, size_t errlen);
 
 struct ts_agg_query {
-    const char *metric;              /* required */
-    const struct ts_label *match;    /* equality filters */
+    const char *metric;           /* required */
+    const struct ts_label *match; /* equality filters */
     size_t n_match;
-    const char *const *group_by;     /* label names; none = one group over all */
+    const char *const *group_by; /* label names; none = one group over all */
     size_t n_group_by;
-    int64_t from, to;                /* [from, to) */
-    int64_t step;                    /* 3600 or 86400 */
+    int64_t from, to; /* [from, to) */
+    int64_t step;     /* 3600 or 86400 */
 };
 
 struct ts_agg_group {
-    struct ts_label *labels;         /* the group_by labels the group has (malloc'd) */
+    struct ts_label *labels; /* the group_by labels the group has (malloc'd) */
     size_t n_labels;
-    int64_t *times;                  /* buckets that had data, ascending */
+    int64_t *times; /* buckets that had data, ascending */
     double *values;
     size_t n_points;
-    size_t n_series;                 /* series summed into this group */
+    size_t n_series; /* series summed into this group */
 };
 
 struct ts_agg_result {
-    struct ts_agg_group *groups;     /* sorted by label values */
+    struct ts_agg_group *groups; /* sorted by label values */
     size_t n_groups;
 };
 

@@ -121,15 +121,15 @@ static void test_query_usage_errors(void **state)
     assert_non_null(strstr(r.err, "--metric"));
     tu_run_free(&r);
 
-    char *argv2[] = {"byokwatch", "query", "--config", f->cfg, "--metric", "cost_usd",
-                     "--from", "2025-13-01", NULL};
+    char *argv2[] = {"byokwatch", "query",  "--config",   f->cfg, "--metric",
+                     "cost_usd",  "--from", "2025-13-01", NULL};
     run(&r, argv2);
     assert_int_equal(r.status, 2);
     assert_non_null(strstr(r.err, "2025-13-01"));
     tu_run_free(&r);
 
-    char *argv3[] = {"byokwatch", "query", "--config", f->cfg, "--metric", "cost_usd",
-                     "--step", "5m", NULL};
+    char *argv3[] = {"byokwatch", "query",  "--config", f->cfg, "--metric",
+                     "cost_usd",  "--step", "5m",       NULL};
     run(&r, argv3);
     assert_int_equal(r.status, 2);
     tu_run_free(&r);
@@ -139,9 +139,9 @@ static void test_query_json_grouped(void **state)
 {
     struct fixture *f = *state;
     struct tu_run r;
-    char *argv[] = {"byokwatch", "query", "--config", f->cfg, "--metric", "cost_usd",
-                    "--from", "2025-11-24", "--to", "2025-11-26", "--step", "1d",
-                    "--group-by", "provider", "--format", "json", NULL};
+    char *argv[] = {"byokwatch",  "query",      "--config", f->cfg,       "--metric", "cost_usd",
+                    "--from",     "2025-11-24", "--to",     "2025-11-26", "--step",   "1d",
+                    "--group-by", "provider",   "--format", "json",       NULL};
     run(&r, argv);
     assert_int_equal(r.status, 0);
     json_error_t je;
@@ -154,8 +154,7 @@ static void test_query_json_grouped(void **state)
     /* groups sorted by label value: anthropic first */
     json_t *s0 = json_array_get(series, 0), *s1 = json_array_get(series, 1);
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(s0, "labels"), "provider")),
-        "anthropic");
+        json_string_value(json_object_get(json_object_get(s0, "labels"), "provider")), "anthropic");
     json_t *p0 = json_object_get(s0, "points");
     assert_int_equal(json_array_size(p0), 2);
     assert_int_equal(json_integer_value(json_array_get(json_array_get(p0, 0), 0)), T0);
@@ -171,9 +170,13 @@ static void test_query_json_ungrouped_bounds(void **state)
     struct fixture *f = *state;
     struct tu_run r;
     /* [T0+1h, T0+3h): two hours, all series summed: 2 * (1.5 + 2 + 4) */
-    char *argv[] = {"byokwatch", "query", "--config", f->cfg, "--metric", "cost_usd",
-                    "--from", "2025-11-24T01:00:00Z", "--to", "2025-11-24T03:00:00Z",
-                    "--format", "json", NULL};
+    char *argv[] = {"byokwatch", "query",
+                    "--config",  f->cfg,
+                    "--metric",  "cost_usd",
+                    "--from",    "2025-11-24T01:00:00Z",
+                    "--to",      "2025-11-24T03:00:00Z",
+                    "--format",  "json",
+                    NULL};
     run(&r, argv);
     assert_int_equal(r.status, 0);
     json_t *root = json_loads(r.out, 0, NULL);
@@ -194,9 +197,10 @@ static void test_query_provider_filter_csv_and_table(void **state)
 {
     struct fixture *f = *state;
     struct tu_run r;
-    char *argv[] = {"byokwatch", "query", "--config", f->cfg, "--metric", "cost_usd",
-                    "--provider", "openai", "--from", "2025-11-24", "--to", "2025-11-25",
-                    "--step", "1d", "--group-by", "project", "--format", "csv", NULL};
+    char *argv[] = {"byokwatch", "query",      "--config", f->cfg,   "--metric",
+                    "cost_usd",  "--provider", "openai",   "--from", "2025-11-24",
+                    "--to",      "2025-11-25", "--step",   "1d",     "--group-by",
+                    "project",   "--format",   "csv",      NULL};
     run(&r, argv);
     assert_int_equal(r.status, 0);
     assert_string_equal(r.out, "time,project,cost_usd\n"
@@ -204,9 +208,9 @@ static void test_query_provider_filter_csv_and_table(void **state)
                                "2025-11-24T00:00:00Z,proj_b,48\n");
     tu_run_free(&r);
 
-    char *argv2[] = {"byokwatch", "query", "--config", f->cfg, "--metric", "cost_usd",
-                     "--provider", "openai", "--from", "2025-11-24", "--to", "2025-11-25",
-                     "--step", "1d", "--group-by", "project", NULL};
+    char *argv2[] = {"byokwatch",  "query",  "--config",   f->cfg,       "--metric", "cost_usd",
+                     "--provider", "openai", "--from",     "2025-11-24", "--to",     "2025-11-25",
+                     "--step",     "1d",     "--group-by", "project",    NULL};
     run(&r, argv2);
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.out, "TIME"));
@@ -240,8 +244,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_json_grouped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_json_ungrouped_bounds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_query_provider_filter_csv_and_table, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_query_provider_filter_csv_and_table, setup, teardown),
         cmocka_unit_test(test_query_missing_store),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -32,8 +32,7 @@ struct fx {
     int64_t now;
 };
 
-static char *const run_env[] = {"BW_T_OPENAI=" OPENAI_KEY, "BW_T_ANTHROPIC=" ANTHROPIC_KEY,
-                                 NULL};
+static char *const run_env[] = {"BW_T_OPENAI=" OPENAI_KEY, "BW_T_ANTHROPIC=" ANTHROPIC_KEY, NULL};
 
 static void write_config(struct fx *f, const char *extra_provider_keys)
 {
@@ -63,8 +62,9 @@ static int setup_args(void **state, const char *const extra[])
     snprintf(f->cfg, sizeof f->cfg, "%s/byokwatch.json", f->dir);
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
     assert_int_equal(tu_parse_time(NOW, &f->now), 0);
-    const char *args[32] = {"--now",          NOW,           "--days", "40", "--seed", "7",
-                            "--openai-key",   OPENAI_KEY,    "--anthropic-key", ANTHROPIC_KEY};
+    const char *args[32] = {"--now",           NOW,          "--days",       "40",
+                            "--seed",          "7",          "--openai-key", OPENAI_KEY,
+                            "--anthropic-key", ANTHROPIC_KEY};
     int n = 10;
     for (int i = 0; extra && extra[i]; i++)
         args[n++] = extra[i];
@@ -115,9 +115,9 @@ static double query_sum(struct fx *f, const char *metric, const char *provider, 
     char a[32], z[32];
     tu_format_time(from, a, sizeof a);
     tu_format_time(to, z, sizeof z);
-    char *argv[] = {"byokwatch", "query", "--config", f->cfg, "--metric", (char *)metric,
-                    "--provider", (char *)provider, "--from", a, "--to", z, "--step",
-                    (char *)step, "--format", "json", NULL};
+    char *argv[] = {"byokwatch",  "query",          "--config", f->cfg, "--metric", (char *)metric,
+                    "--provider", (char *)provider, "--from",   a,      "--to",     z,
+                    "--step",     (char *)step,     "--format", "json", NULL};
     struct tu_run r;
     assert_int_equal(tu_run_bw(&r, argv, run_env), 0);
     if (r.status != 0)
@@ -128,11 +128,12 @@ static double query_sum(struct fx *f, const char *metric, const char *provider, 
     double sum = 0;
     json_t *series = json_object_get(root, "series"), *s;
     size_t i;
-    json_array_foreach(series, i, s) {
+    json_array_foreach(series, i, s)
+    {
         json_t *p;
         size_t k;
-        json_array_foreach(json_object_get(s, "points"), k, p)
-            sum += json_number_value(json_array_get(p, 1));
+        json_array_foreach(json_object_get(s, "points"), k, p) sum +=
+            json_number_value(json_array_get(p, 1));
     }
     json_decref(root);
     tu_run_free(&r);
@@ -200,8 +201,7 @@ static void test_backfill_exact_totals(void **state)
     check_totals(f);
     /* nothing secret in the data directory */
     char cmd[8300];
-    snprintf(cmd, sizeof cmd, "grep -rqa -e '%s' -e '%s' '%s'", OPENAI_KEY, ANTHROPIC_KEY,
-             f->data);
+    snprintf(cmd, sizeof cmd, "grep -rqa -e '%s' -e '%s' '%s'", OPENAI_KEY, ANTHROPIC_KEY, f->data);
     assert_int_not_equal(system(cmd), 0);
     /* estimated cost was computed for priced models */
     int64_t from = tu_floor(f->now - 35 * TU_DAY, TU_DAY);
@@ -304,7 +304,8 @@ static void test_429_delays_only_that_endpoint(void **state)
     /* the other endpoints of the same source finished long before the retry */
     double t0 = log_time_of(r.err, "event=daemon.start", 0);
     assert_true(t0 >= 0);
-    double usage = log_time_of(r.err, "unit_committed source=acme-openai endpoint=usage/completions", t0);
+    double usage =
+        log_time_of(r.err, "unit_committed source=acme-openai endpoint=usage/completions", t0);
     double costs = log_time_of(r.err, "unit_committed source=acme-openai endpoint=costs", t0);
     assert_true(usage >= 0 && usage < 1.5);
     assert_true(costs >= 2.0);
@@ -430,8 +431,8 @@ static void test_events_and_restatement(void **state)
     /* the demo's burst: eight failed logins for alice */
     assert_int_equal(count_events(f, "audit.login.failed", "alice@acme.example", NULL, 0), 8);
     /* bob's login from Changchun carries the geo fields as numbers */
-    assert_true(count_events(f, "audit.login.succeeded", "\"country\":\"CN\"", last,
-                             sizeof last) >= 1);
+    assert_true(count_events(f, "audit.login.succeeded", "\"country\":\"CN\"", last, sizeof last) >=
+                1);
     assert_non_null(strstr(last, "\"lat\":43.88"));
     assert_non_null(strstr(last, "\"ip\":\"175.16.199.5\""));
     /* the key inventory arrived as events */
@@ -446,8 +447,8 @@ static void test_events_and_restatement(void **state)
     run_once(f, &r);
     assert_int_equal(r.status, 0);
     tu_run_free(&r);
-    assert_true(count_events(f, "collector.restatement", "\"day\":\"2026-11-18\"", last,
-                             sizeof last) >= 1);
+    assert_true(
+        count_events(f, "collector.restatement", "\"day\":\"2026-11-18\"", last, sizeof last) >= 1);
     assert_non_null(strstr(last, "\"account\":\"acme-openai\""));
     check_totals(f);
     /* re-polling the audit log stored no duplicate */
@@ -498,8 +499,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_backfill_exact_totals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill_mid_backfill_then_restart, setup_slow,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_kill_mid_backfill_then_restart, setup_slow, teardown),
         cmocka_unit_test_setup_teardown(test_429_delays_only_that_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_page_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_key, setup, teardown),

@@ -81,9 +81,9 @@ static inline char *tu_read_file(const char *path)
 }
 
 struct tu_run {
-    int status;  /* exit code, or 128+signal */
-    char *out;   /* stdout, malloc'd */
-    char *err;   /* stderr, malloc'd */
+    int status; /* exit code, or 128+signal */
+    char *out;  /* stdout, malloc'd */
+    char *err;  /* stderr, malloc'd */
 };
 
 static inline const char *tu_bin(void)
