@@ -43,7 +43,7 @@ SIM_BIN  := $(BUILD)/bw-sim
 # copy of its seed corpus (build/fuzz/corpus-<target>, kept between runs;
 # crashes land in build/fuzz/artifacts-<target>/). `make test` links the same
 # targets with tests/fuzz/replay.c and the normal flags and replays the seeds.
-FUZZ_TARGETS ?= openai anthropic config prices
+FUZZ_TARGETS ?= openai anthropic config prices jsonscan
 FUZZ_SECONDS ?= 60
 FUZZ_ARGS    ?=
 FUZZ_CC      ?= clang
