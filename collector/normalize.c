@@ -6,6 +6,8 @@
  */
 #include "normalize.h"
 
+#include "../common/array.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,21 +41,6 @@ static const char *intern(struct col_out *o, const char *str)
     if (strmap_put(&o->pool, p, n, (size_t)p) != 0)
         return NULL;
     return p;
-}
-
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 32;
-    while (ncap < need)
-        ncap *= 2;
-    void *n = realloc(*arr, ncap * elem);
-    if (!n)
-        return -1;
-    *arr = n;
-    *cap = ncap;
-    return 0;
 }
 
 void col_out_free(struct col_out *o)
@@ -90,7 +77,7 @@ void col_out_truncate(struct col_out *o, size_t n)
 int col_out_sample(struct col_out *o, const char *metric, const char *const labels[][2], size_t n,
                    int64_t bucket, int64_t width, double value)
 {
-    if (grow((void **)&o->samples, &o->cap_samples, o->n_samples + 1, sizeof *o->samples))
+    if (arr_reserve((void **)&o->samples, &o->cap_samples, o->n_samples + 1, sizeof *o->samples))
         return -1;
     struct col_sample *s = &o->samples[o->n_samples];
     s->n_labels = 0;
@@ -120,7 +107,7 @@ static char *dump(json_t *obj)
 
 int col_out_event(struct col_out *o, int64_t time, const char *type, const char *uid, json_t *obj)
 {
-    if (grow((void **)&o->events, &o->cap_events, o->n_events + 1, sizeof *o->events))
+    if (arr_reserve((void **)&o->events, &o->cap_events, o->n_events + 1, sizeof *o->events))
         return -1;
     struct col_event *e = &o->events[o->n_events];
     e->time = time;
@@ -141,7 +128,7 @@ int col_out_event(struct col_out *o, int64_t time, const char *type, const char 
 
 int col_out_item(struct col_out *o, const char *kind, const char *id, json_t *obj)
 {
-    if (grow((void **)&o->items, &o->cap_items, o->n_items + 1, sizeof *o->items))
+    if (arr_reserve((void **)&o->items, &o->cap_items, o->n_items + 1, sizeof *o->items))
         return -1;
     struct col_item *it = &o->items[o->n_items];
     it->kind = strdup(kind);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../common/array.h"
 #include "../common/log.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
@@ -966,24 +967,9 @@ size_t ts_batch_samples(const struct ts_batch *b)
     return b->n_samples;
 }
 
-static int reserve(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    while (ncap < need)
-        ncap *= 2;
-    void *n = realloc(*arr, ncap * elem);
-    if (!n)
-        return -1;
-    *arr = n;
-    *cap = ncap;
-    return 0;
-}
-
 int ts_batch_add(struct ts_batch *b, uint64_t series_id, int64_t bucket, double value)
 {
-    if (reserve((void **)&b->samples, &b->cap_samples, b->n_samples + 1, sizeof *b->samples))
+    if (arr_reserve((void **)&b->samples, &b->cap_samples, b->n_samples + 1, sizeof *b->samples))
         return -TS_EIO;
     b->samples[b->n_samples] =
         (struct sample){.id = series_id, .bucket = bucket, .value = value, .order = b->n_samples};
@@ -995,7 +981,7 @@ int ts_batch_add_event(struct ts_batch *b, const struct ts_event *ev)
 {
     if (!ev->type || !ev->json)
         return -TS_EINVAL;
-    if (reserve((void **)&b->events, &b->cap_events, b->n_events + 1, sizeof *b->events))
+    if (arr_reserve((void **)&b->events, &b->cap_events, b->n_events + 1, sizeof *b->events))
         return -TS_EIO;
     struct ev_rec *r = &b->events[b->n_events];
     r->time = ev->time;
@@ -1015,7 +1001,7 @@ int ts_batch_add_event(struct ts_batch *b, const struct ts_event *ev)
 static int add_op(struct ts_batch *b, enum ts_family fam, int del, const void *key, size_t klen,
                   const void *val, size_t vlen)
 {
-    if (reserve((void **)&b->ops, &b->cap_ops, b->n_ops + 1, sizeof *b->ops))
+    if (arr_reserve((void **)&b->ops, &b->cap_ops, b->n_ops + 1, sizeof *b->ops))
         return -TS_EIO;
     struct kv_op *op = &b->ops[b->n_ops];
     op->fam = fam;
@@ -1430,7 +1416,7 @@ static long group_of(const struct ts_series *s, const struct ts_agg_query *q, st
     size_t idx;
     if (*groups && strmap_get(map, key, o, &idx) == 0)
         return (long)idx;
-    if (reserve((void **)groups, cap, *n + 1, sizeof **groups) != 0)
+    if (arr_reserve((void **)groups, cap, *n + 1, sizeof **groups) != 0)
         return -1;
     struct group_acc *g = &(*groups)[*n];
     memset(g, 0, sizeof *g);
