@@ -357,15 +357,24 @@ static void test_rejected_key(void **state)
     assert_true(query_sum(f, "input_tokens", "anthropic", from, f->now + TU_DAY, "1d") > 0);
 }
 
+/*
+ * Starts the daemon (no --once) with its log in <dir>/run.log and waits
+ * until it has installed its signal handlers (it logs daemon.start then).
+ */
+static pid_t start_daemon(struct fx *f, char *logpath, size_t len)
+{
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, NULL};
+    snprintf(logpath, len, "%s/run.log", f->dir);
+    pid_t pid = spawn_daemon(argv, logpath);
+    assert_true(wait_for_log(logpath, "event=daemon.start", 200, 50));
+    return pid;
+}
+
 static void test_sigterm_exits_clean(void **state)
 {
     struct fx *f = *state;
-    char *argv[] = {"byokwatch", "run", "--config", f->cfg, NULL};
     char logpath[4200];
-    snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
-    pid_t pid = spawn_daemon(argv, logpath);
-    /* signal only once the daemon has its handlers (it logs daemon.start then) */
-    assert_true(wait_for_log(logpath, "event=daemon.start", 200, 50));
+    pid_t pid = start_daemon(f, logpath, sizeof logpath);
     usleep(200 * 1000);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -476,11 +485,8 @@ static void test_repeated_cursor_fails_endpoint(void **state)
 static void test_sighup_bad_config_keeps_old(void **state)
 {
     struct fx *f = *state;
-    char *argv[] = {"byokwatch", "run", "--config", f->cfg, NULL};
     char logpath[4200];
-    snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
-    pid_t pid = spawn_daemon(argv, logpath);
-    assert_true(wait_for_log(logpath, "event=daemon.start", 200, 50));
+    pid_t pid = start_daemon(f, logpath, sizeof logpath);
     assert_int_equal(tu_write_file(f->cfg, "{\"data_dir\": \"x\", \"bogus\": 1}\n", 0600), 0);
     kill(pid, SIGHUP);
     assert_true(wait_for_log(logpath, "event=config.reload_rejected", 100, 20));
