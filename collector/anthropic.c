@@ -855,7 +855,7 @@ static int parse_buckets(struct pg *p, json_t *data, int cost)
 
 enum { PAGE_DATA, PAGE_HAS_MORE, PAGE_NEXT, PAGE_TYPE };
 static const char *const page_members[] = {"data", "has_more", "next_page", "type"};
-enum { BUCKET_START, BUCKET_END, BUCKET_RESULTS };
+/* js_bucket reads members 0-2 as start, end and rows. */
 static const char *const bucket_members[] = {"starting_at", "ending_at", "results"};
 enum { U_MODEL, U_KEY, U_WS, U_TIER, U_UNCACHED, U_CREAD, U_OUTPUT, U_CC, U_STU };
 static const char *const usage_members[] = {"model",
@@ -1052,75 +1052,23 @@ static int fast_cost_row(struct fast *f, struct js *s, int64_t start, int64_t wi
 }
 
 /* The elements of a results array whose '[' was just read. */
-static int fast_rows(struct fast *f, struct js *s, int64_t start, int64_t width)
-{
-    struct js_token v;
-    for (;;) {
-        enum js_type y = js_next(s, &v);
-        if (y == JS_ARRAY_END)
-            return 0;
-        if (y != JS_OBJECT)
-            return -1;
-        if (f->cost ? fast_cost_row(f, s, start, width) : fast_usage_row(f, s, start, width))
-            return -1;
-    }
-}
-
 /* bucket_times(): a width this report allows, and a start aligned to it. */
-static int times_ok(const struct fast *f, int64_t start, int64_t end)
+static int fast_bucket_ok(void *ud, int64_t start, int64_t end)
 {
+    const struct fast *f = ud;
     int64_t width = end - start;
     return (width == TU_DAY || (!f->cost && width == TU_HOUR)) && tu_floor(start, width) == start;
 }
 
-/*
- * One bucket object. Its rows are read in place once both times are
- * known; a results array that comes before them is skipped (checked) and
- * read again from its bytes after the bucket ends.
- */
-static int fast_bucket(struct fast *f, struct js *s)
+static int fast_row(void *ud, struct js *s, int64_t start, int64_t width)
 {
-    struct js_keyset ks;
-    struct js_token v;
-    int64_t start = 0, end = 0;
-    int have_start = 0, have_end = 0, have_results = 0, idx, r;
-    const char *later = NULL;
-    size_t later_len = 0;
-    js_keyset_init(&ks);
-    while ((r = js_member(s, &f->bucket, &ks, &idx, &v)) == 1) {
-        if (idx == BUCKET_START || idx == BUCKET_END) {
-            if (fast_time(&v, idx == BUCKET_START ? &start : &end))
-                return -1;
-            *(idx == BUCKET_START ? &have_start : &have_end) = 1;
-        } else if (idx == BUCKET_RESULTS) {
-            if (v.type != JS_ARRAY)
-                return -1;
-            have_results = 1;
-            if (have_start && have_end) {
-                if (!times_ok(f, start, end) || fast_rows(f, s, start, end - start))
-                    return -1;
-            } else {
-                size_t from = (size_t)(v.ptr - (const char *)s->start);
-                if (js_skip_unique(s, &v))
-                    return -1;
-                later = v.ptr;
-                later_len = js_offset(s) - from;
-            }
-        } else if (js_skip_unique(s, &v)) {
-            return -1;
-        }
-    }
-    if (r < 0 || !have_start || !have_end || !have_results || !times_ok(f, start, end))
-        return -1;
-    if (later) {
-        struct js sub;
-        js_init(&sub, later, later_len, FAST_OPTS);
-        if (js_next(&sub, &v) != JS_ARRAY || fast_rows(f, &sub, start, end - start) ||
-            js_next(&sub, &v) != JS_EOF)
-            return -1;
-    }
-    return 0;
+    struct fast *f = ud;
+    return f->cost ? fast_cost_row(f, s, start, width) : fast_usage_row(f, s, start, width);
 }
+
+/* A bucket: starting_at, ending_at, results[]. */
+static const struct js_bucket_ops fast_bucket_ops = {
+    .time = fast_time, .ok = fast_bucket_ok, .row = fast_row};
 
 /* envelope()'s cursor rule for a page whose has_more is true. */
 static int fast_cursor(struct pg *p, const struct js_token *cur)
@@ -1160,7 +1108,7 @@ static int fast_report(struct pg *p, const char *body, size_t len, int cost)
             if (v.type != JS_ARRAY)
                 return -1;
             for (enum js_type y; (y = js_next(&s, &v)) != JS_ARRAY_END;)
-                if (y != JS_OBJECT || fast_bucket(&f, &s))
+                if (y != JS_OBJECT || js_bucket(&s, &f.bucket, &fast_bucket_ops, &f))
                     return -1;
             have_data = 1;
             break;

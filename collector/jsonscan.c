@@ -995,3 +995,62 @@ int js_member(struct js *s, struct js_keymap *m, struct js_keyset *ks, int *idx,
     }
     return js_next(s, v) == JS_ERROR ? -1 : 1;
 }
+
+/* The row objects of one bucket array, up to its end. */
+static int bucket_rows(struct js *s, const struct js_bucket_ops *ops, void *ud, int64_t start,
+                       int64_t width)
+{
+    struct js_token v;
+    for (;;) {
+        enum js_type y = js_next(s, &v);
+        if (y == JS_ARRAY_END)
+            return 0;
+        if (y != JS_OBJECT || ops->row(ud, s, start, width))
+            return -1;
+    }
+}
+
+int js_bucket(struct js *s, struct js_keymap *keys, const struct js_bucket_ops *ops, void *ud)
+{
+    enum { START, END, ROWS };
+    struct js_keyset ks;
+    struct js_token v;
+    int64_t start = 0, end = 0;
+    int have_start = 0, have_end = 0, have_rows = 0, idx, r;
+    const char *later = NULL;
+    size_t later_len = 0;
+    js_keyset_init(&ks);
+    while ((r = js_member(s, keys, &ks, &idx, &v)) == 1) {
+        if (idx == START || idx == END) {
+            if (ops->time(&v, idx == START ? &start : &end))
+                return -1;
+            *(idx == START ? &have_start : &have_end) = 1;
+        } else if (idx == ROWS) {
+            if (v.type != JS_ARRAY)
+                return -1;
+            have_rows = 1;
+            if (have_start && have_end) {
+                if (!ops->ok(ud, start, end) || bucket_rows(s, ops, ud, start, end - start))
+                    return -1;
+            } else {
+                size_t from = (size_t)(v.ptr - (const char *)s->start);
+                if (js_skip_unique(s, &v))
+                    return -1;
+                later = v.ptr;
+                later_len = js_offset(s) - from;
+            }
+        } else if (js_skip_unique(s, &v)) {
+            return -1;
+        }
+    }
+    if (r < 0 || !have_start || !have_end || !have_rows || !ops->ok(ud, start, end))
+        return -1;
+    if (later) {
+        struct js sub;
+        js_init(&sub, later, later_len, s->opts);
+        if (js_next(&sub, &v) != JS_ARRAY || bucket_rows(&sub, ops, ud, start, end - start) ||
+            js_next(&sub, &v) != JS_EOF)
+            return -1;
+    }
+    return 0;
+}

@@ -253,4 +253,25 @@ static inline enum js_error js_keyset_add(struct js_keyset *k, int index,
 int js_member(struct js *s, struct js_keymap *m, struct js_keyset *ks, int *idx,
               struct js_token *v);
 
+/*
+ * How js_bucket reads one time bucket of a report page: its two times,
+ * whether the pair is acceptable, and each row object (called after the
+ * row's JS_OBJECT token; it reads the row to its end). 0 ok, -1 to fail.
+ */
+struct js_bucket_ops {
+    int (*time)(const struct js_token *v, int64_t *out);
+    int (*ok)(void *ud, int64_t start, int64_t end);
+    int (*row)(void *ud, struct js *s, int64_t start, int64_t width);
+};
+
+/*
+ * Reads a bucket object (after its JS_OBJECT token) whose members 0, 1
+ * and 2 in keys are its start time, end time and array of row objects;
+ * other members are skipped (duplicates still fail). The rows are read in
+ * place when both times came first, else from their bytes once the object
+ * ends. Fails (-1) on a missing member, a time pair ops->ok refuses, or
+ * any callback failing; 0 when every row was read.
+ */
+int js_bucket(struct js *s, struct js_keymap *keys, const struct js_bucket_ops *ops, void *ud);
+
 #endif

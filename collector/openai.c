@@ -841,7 +841,7 @@ static const char *const usage_members[] = {
 
 enum { PAGE_OBJECT, PAGE_DATA, PAGE_HAS_MORE, PAGE_NEXT, PAGE_ERROR };
 static const char *const page_members[] = {"object", "data", "has_more", "next_page", "error"};
-enum { BUCKET_START, BUCKET_END, BUCKET_RESULTS };
+/* js_bucket reads members 0-2 as start, end and rows. */
 static const char *const bucket_members[] = {"start_time", "end_time", "results", "object"};
 enum { COST_PROJECT, COST_LINE, COST_KEY, COST_AMOUNT };
 static const char *const cost_members[] = {"project_id", "line_item", "api_key_id",   "amount",
@@ -1068,74 +1068,27 @@ static int fast_cost_result(struct fast *f, struct js *s, int64_t start, int64_t
 }
 
 /* The elements of a results array whose '[' was just read. */
-static int fast_results(struct fast *f, struct js *s, int64_t start, int64_t width)
-{
-    struct js_token v;
-    for (;;) {
-        enum js_type y = js_next(s, &v);
-        if (y == JS_ARRAY_END)
-            return 0;
-        if (y != JS_OBJECT)
-            return -1;
-        if (f->p->spec->shape == OAI_COSTS ? fast_cost_result(f, s, start, width)
-                                           : fast_usage_result(f, s, start, width))
-            return -1;
-    }
-}
-
 static int width_ok(const struct pctx *p, int64_t width)
 {
     return p->spec->shape == OAI_COSTS ? width == DAY : (width == HOUR || width == DAY);
 }
 
-/*
- * One bucket object. Its results are read in place once both times are
- * known; a results array that comes before them is skipped (checked) and
- * read again from its bytes after the bucket ends.
- */
-static int fast_bucket(struct fast *f, struct js *s)
+static int fast_bucket_ok(void *ud, int64_t start, int64_t end)
 {
-    struct js_keyset ks;
-    struct js_token v;
-    int64_t start = 0, end = 0;
-    int have_start = 0, have_end = 0, have_results = 0, idx, r;
-    const char *later = NULL;
-    size_t later_len = 0;
-    js_keyset_init(&ks);
-    while ((r = js_member(s, &f->bucket, &ks, &idx, &v)) == 1) {
-        if (idx == BUCKET_START || idx == BUCKET_END) {
-            if (fast_time(&v, idx == BUCKET_START ? &start : &end))
-                return -1;
-            *(idx == BUCKET_START ? &have_start : &have_end) = 1;
-        } else if (idx == BUCKET_RESULTS) {
-            if (v.type != JS_ARRAY)
-                return -1;
-            have_results = 1;
-            if (have_start && have_end) {
-                if (!width_ok(f->p, end - start) || fast_results(f, s, start, end - start))
-                    return -1;
-            } else {
-                size_t from = (size_t)(v.ptr - (const char *)s->start);
-                if (js_skip_unique(s, &v))
-                    return -1;
-                later = v.ptr;
-                later_len = js_offset(s) - from;
-            }
-        } else if (js_skip_unique(s, &v)) {
-            return -1;
-        }
-    }
-    if (r < 0 || !have_start || !have_end || !have_results || !width_ok(f->p, end - start))
-        return -1;
-    if (later) {
-        struct js sub;
-        js_init(&sub, later, later_len, f->opts);
-        if (js_next(&sub, &v) != JS_ARRAY || fast_results(f, &sub, start, end - start) ||
-            js_next(&sub, &v) != JS_EOF)
-            return -1;
-    }
-    return 0;
+    const struct fast *f = ud;
+    return width_ok(f->p, end - start);
 }
+
+static int fast_row(void *ud, struct js *s, int64_t start, int64_t width)
+{
+    struct fast *f = ud;
+    return f->p->spec->shape == OAI_COSTS ? fast_cost_result(f, s, start, width)
+                                          : fast_usage_result(f, s, start, width);
+}
+
+/* A bucket: start_time, end_time, results[] (object is skipped). */
+static const struct js_bucket_ops fast_bucket_ops = {
+    .time = fast_time, .ok = fast_bucket_ok, .row = fast_row};
 
 /* set_cursor() for a page whose has_more and next_page were read. */
 static int fast_cursor(struct pctx *p, int has_more, const struct js_token *cur)
@@ -1182,7 +1135,7 @@ static int fast_page(struct pctx *p, const char *body, size_t len)
             if (v.type != JS_ARRAY)
                 return -1;
             for (enum js_type y; (y = js_next(&s, &v)) != JS_ARRAY_END;)
-                if (y != JS_OBJECT || fast_bucket(&f, &s))
+                if (y != JS_OBJECT || js_bucket(&s, &f.bucket, &fast_bucket_ops, &f))
                     return -1;
             have_data = 1;
             break;
