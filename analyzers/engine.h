@@ -45,14 +45,14 @@ struct ana_cause {
 struct ana_candidate {
     struct ana_label labels[ANA_MAX_LABELS]; /* "provider" always; the rest per rule */
     size_t n_labels;
-    char summary[ANA_SUMMARY_MAX]; /* one line for people; never a secret */
-    double value;                  /* what was observed */
-    double baseline;               /* what was expected */
-    double ratio;                  /* value / baseline */
-    double threshold;              /* the configured limit that was crossed */
-    double impact_usd;             /* dollars above the baseline (spend rules) */
-    char window[16];               /* "1d", "30m"... or "" */
-    char unit[16];                 /* "usd", "count", "kmh", "days", "pct"... */
+    char summary[ANA_SUMMARY_MAX];           /* one line for people; never a secret */
+    double value;                            /* what was observed */
+    double baseline;                         /* what was expected */
+    double ratio;                            /* value / baseline */
+    double threshold;                        /* the configured limit that was crossed */
+    double impact_usd;                       /* dollars above the baseline (spend rules) */
+    char window[16];                         /* "1d", "30m"... or "" */
+    char unit[16];                           /* "usd", "count", "kmh", "days", "pct"... */
     struct ana_cause causes[ANA_MAX_CAUSES]; /* ranked by share, largest first */
     size_t n_causes;
     int64_t starts_at; /* when the condition began (UTC seconds); 0 = ctx.now */
@@ -147,6 +147,13 @@ const char *ana_business_unit(const struct config *cfg, const char *project,
 
 struct ana_engine;
 
+/* One rule's evaluation in a run. */
+struct ana_rule_result {
+    const struct cfg_rule *rule;
+    int ok;                 /* 0 when evaluate failed: its alerts stay as they are */
+    struct ana_results res; /* the firing conditions */
+};
+
 /*
  * Builds the engine for cfg's enabled rules (cfg stays borrowed and must
  * outlive the engine). Rule types without an implementation are skipped
@@ -155,22 +162,14 @@ struct ana_engine;
 int ana_engine_new(const struct config *cfg, struct ana_engine **out, char *err, size_t errlen);
 void ana_engine_free(struct ana_engine *e);
 
-struct ana_run_stats {
-    size_t rules;     /* rules evaluated */
-    size_t failed;    /* rules whose evaluation failed */
-    size_t firing;    /* candidates found */
-    size_t notified;  /* notifications written (firing, re-alerts and resolved) */
-    size_t resolved;  /* alerts that resolved */
-};
-
 /*
- * Evaluates every rule at now and applies the results to the stored alert
- * states (alerts/lifecycle.h) in one atomic write together with the rules'
- * own state. Re-running at the same now over the same data changes
- * nothing. 0 ok (stats filled), -1 when the store write failed.
+ * Evaluates every rule at now. Rules put their own state into batch (may
+ * be NULL). *out points to an array of *n results owned by the engine and
+ * valid until the next call or ana_engine_free. A failing rule is logged
+ * and reported with ok = 0; the call itself fails only on allocation.
  */
-int ana_engine_run(struct ana_engine *e, struct ts_store *st, int64_t now,
-                   const struct ana_changes *changes, struct ana_run_stats *stats, char *err,
-                   size_t errlen);
+int ana_engine_evaluate(struct ana_engine *e, struct ts_store *st, int64_t now,
+                        const struct ana_changes *changes, struct ts_batch *batch,
+                        const struct ana_rule_result **out, size_t *n, char *err, size_t errlen);
 
 #endif
