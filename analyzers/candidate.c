@@ -143,8 +143,7 @@ static int in_list(char *const *list, size_t n, const char *s)
     return 0;
 }
 
-const char *ana_business_unit(const struct config *cfg, const char *project,
-                              const char *api_key_id)
+const char *ana_business_unit(const struct config *cfg, const char *project, const char *api_key_id)
 {
     for (size_t i = 0; i < cfg->n_units; i++) {
         if (in_list(cfg->units[i].api_keys, cfg->units[i].n_api_keys, api_key_id))

@@ -11,9 +11,9 @@ extern const struct ana_rule_ops ana_spend_spike, ana_spend_threshold, ana_budge
     ana_rate_limited, ana_key_age, ana_collector_health;
 
 static const struct ana_rule_ops *const RULES[] = {
-    &ana_spend_spike,    &ana_spend_threshold, &ana_budget_forecast, &ana_cost_drift,
-    &ana_unexpected_model, &ana_new_entity,    &ana_auth_failures,   &ana_geo_anomaly,
-    &ana_rate_limited,   &ana_key_age,         &ana_collector_health,
+    &ana_spend_spike,      &ana_spend_threshold, &ana_budget_forecast,  &ana_cost_drift,
+    &ana_unexpected_model, &ana_new_entity,      &ana_auth_failures,    &ana_geo_anomaly,
+    &ana_rate_limited,     &ana_key_age,         &ana_collector_health,
 };
 
 const struct ana_rule_ops *ana_rule_find(const char *type)

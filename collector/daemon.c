@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../alerts/lifecycle.h"
+#include "../analyzers/engine.h"
 #include "../common/log.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
@@ -79,7 +81,8 @@ struct source {
     char **projects; /* project/workspace ids listed this cycle */
     size_t n_projects, cap_projects;
     size_t samples, events, units;
-    char reason[256]; /* first failure of the cycle */
+    int64_t last_data; /* end of the latest bucket committed this cycle */
+    char reason[256];  /* first failure of the cycle */
     struct log_complaint complaint;
 };
 
@@ -101,6 +104,9 @@ struct daemon {
     struct config *pending_cfg; /* SIGHUP reload waiting for cycles to end */
     struct event *sig_term, *sig_int, *sig_hup, *grace;
     unsigned int rng;
+    struct ana_engine *engine;
+    struct ana_changes changes; /* since the last analysis */
+    struct event *analyze_timer;
 };
 
 static void job_issue(struct job *j);
@@ -336,37 +342,121 @@ static int commit_items(struct job *j, struct ts_batch *b, int64_t now)
     return 0;
 }
 
-/* A key id seen in usage for the first time: an inventory event. */
-static void note_usage_keys(struct job *j, struct ts_batch *b, struct strmap *seen, int64_t now)
+/*
+ * First sightings: meta "seen/<source>/<kind>/<value>" holds the earliest
+ * data time of API keys, projects and models in usage, of users (session
+ * actors) in audit events, and of each user's session countries
+ * ("seen/<source>/country/<actor>/<CC>"). Backfills arrive out of order
+ * (audit pages are newest first), so the stored time only ever moves
+ * earlier. The analyzers' new entity, new model and new country checks read
+ * these. An API key seen for the first time is also an inventory event.
+ */
+static int seen_at(struct source *s, struct ts_batch *b, json_t *cache, const char *kind,
+                   const char *value, int64_t t)
+{
+    char key[600];
+    int n = snprintf(key, sizeof key, "seen/%s/%s/%s", s->cfg->name, kind, value);
+    if (n < 0 || (size_t)n >= sizeof key || !value[0])
+        return 0;
+    int fresh = 0;
+    int64_t cur;
+    json_t *c = json_object_get(cache, key);
+    if (c) {
+        cur = json_integer_value(c);
+    } else if (meta_get_i64(s->d, key, &cur) != 0) {
+        cur = INT64_MAX;
+        fresh = 1;
+    }
+    if (t < cur) {
+        put_i64(b, key, t);
+        cur = t;
+    }
+    json_object_set_new(cache, key, json_integer(cur));
+    return fresh;
+}
+
+struct seen_val {
+    const char *value; /* interned sample string */
+    const struct col_sample *first;
+    size_t kind; /* index in SEEN_USAGE */
+};
+
+static const char *const SEEN_USAGE[][2] = {
+    {"api_key", "api_key_id"}, {"project", "project"}, {"model", "model"}};
+#define N_SEEN_USAGE (sizeof SEEN_USAGE / sizeof SEEN_USAGE[0])
+
+static void note_seen_usage(struct job *j, struct ts_batch *b, json_t *cache, int64_t now)
 {
     struct source *s = j->src;
+    struct strmap idx[N_SEEN_USAGE];
+    struct seen_val *vals = NULL;
+    size_t n_vals = 0, cap = 0;
+    memset(idx, 0, sizeof idx);
     for (size_t i = 0; i < j->acc.n_samples; i++) {
-        const char *kid = sample_label(&j->acc.samples[i], "api_key_id");
-        size_t dummy;
-        if (!kid || strmap_get(seen, kid, strlen(kid), &dummy) == 0)
-            continue;
-        strmap_put(seen, kid, strlen(kid), 1);
-        char key[512], err[256];
-        int n = snprintf(key, sizeof key, "seen/%s/api_key/%s", s->cfg->name, kid);
-        if (n < 0 || (size_t)n >= sizeof key)
-            continue;
-        char *v = NULL;
-        size_t vl;
-        if (ts_get(s->d->st, TS_META, key, (size_t)n, &v, &vl, err, sizeof err) == 0) {
-            free(v);
-            continue;
+        const struct col_sample *smp = &j->acc.samples[i];
+        for (size_t k = 0; k < N_SEEN_USAGE; k++) {
+            const char *v = sample_label(smp, SEEN_USAGE[k][1]);
+            size_t at;
+            if (!v || !v[0])
+                continue;
+            if (strmap_get(&idx[k], v, strlen(v), &at) == 0) {
+                if (smp->bucket < vals[at].first->bucket)
+                    vals[at].first = smp;
+                continue;
+            }
+            if (n_vals == cap) {
+                size_t nc = cap ? cap * 2 : 64;
+                struct seen_val *nv = realloc(vals, nc * sizeof *nv);
+                if (!nv)
+                    goto out;
+                vals = nv;
+                cap = nc;
+            }
+            if (strmap_put(&idx[k], v, strlen(v), n_vals) != 0)
+                goto out;
+            vals[n_vals++] = (struct seen_val){.value = v, .first = smp, .kind = k};
         }
-        char t[32];
-        int tn = snprintf(t, sizeof t, "%lld", (long long)j->acc.samples[i].bucket);
-        ts_batch_put(b, TS_META, key, (size_t)n, t, (size_t)tn);
+    }
+    for (size_t i = 0; i < n_vals; i++) {
+        const struct col_sample *smp = vals[i].first;
+        const char *kind = SEEN_USAGE[vals[i].kind][0];
+        if (!seen_at(s, b, cache, kind, vals[i].value, smp->bucket) || strcmp(kind, "api_key") != 0)
+            continue;
         json_t *ev = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "provider", s->cfg->type, "account",
-                               s->cfg->name, "api_key_id", kid, "first_bucket",
-                               (json_int_t)j->acc.samples[i].bucket, "project",
-                               sample_label(&j->acc.samples[i], "project"));
+                               s->cfg->name, "api_key_id", vals[i].value, "first_bucket",
+                               (json_int_t)smp->bucket, "project", sample_label(smp, "project"));
         if (ev) {
             record_event(b, "inventory.api_key.first_seen_in_usage", ev, now);
             json_decref(ev);
         }
+    }
+out:
+    for (size_t k = 0; k < N_SEEN_USAGE; k++)
+        strmap_free(&idx[k]);
+    free(vals);
+}
+
+static void note_seen_events(struct job *j, struct ts_batch *b, json_t *cache)
+{
+    struct source *s = j->src;
+    for (size_t i = 0; i < j->acc.n_events; i++) {
+        const struct col_event *e = &j->acc.events[i];
+        if (strncmp(e->type, "audit.", 6) != 0)
+            continue;
+        json_t *o = json_loads(e->json, 0, NULL);
+        const char *actor = json_string_value(json_object_get(o, "actor"));
+        const char *atype = json_string_value(json_object_get(o, "actor_type"));
+        const char *cc = json_string_value(json_object_get(o, "country"));
+        size_t tl = strlen(e->type);
+        int failed = tl >= 7 && strcmp(e->type + tl - 7, ".failed") == 0;
+        if (actor && actor[0] && (!atype || strcmp(atype, "session") == 0)) {
+            seen_at(s, b, cache, "user", actor, e->time);
+            char ac[400];
+            int n = snprintf(ac, sizeof ac, "%s/%s", actor, cc ? cc : "");
+            if (cc && cc[0] && !failed && n > 0 && (size_t)n < sizeof ac)
+                seen_at(s, b, cache, "country", ac, e->time);
+        }
+        json_decref(o);
     }
 }
 
@@ -476,10 +566,13 @@ static int job_commit(struct job *j)
     char err[512];
     int rc = -1;
     struct ts_batch *b = ts_batch_new();
-    struct strmap seen = {0};
+    json_t *seen = json_object();
     struct sid_cache cache = {0};
-    if (!b)
+    if (!b || !seen) {
+        ts_batch_free(b);
+        json_decref(seen);
         return -1;
+    }
     if (j->ep->kind == COL_EP_BUCKETS && d->prices &&
         col_estimate_costs(d->prices, &j->acc, err, sizeof err) != 0) {
         log_event(LOG_ERROR, "collector.estimate_failed", "source=%s endpoint=%s reason=\"%s\"",
@@ -500,7 +593,8 @@ static int job_commit(struct job *j)
         if (ts_batch_add(b, sid, smp->bucket, smp->value) != 0)
             goto out;
     }
-    note_usage_keys(j, b, &seen, now);
+    note_seen_usage(j, b, seen, now);
+    note_seen_events(j, b, seen);
     for (size_t i = 0; i < j->acc.n_events; i++) {
         const struct col_event *e = &j->acc.events[i];
         char uid[512];
@@ -532,6 +626,16 @@ static int job_commit(struct job *j)
     s->samples += ts_batch_samples(b);
     s->events += j->acc.n_events;
     s->units++;
+    d->changes.samples += ts_batch_samples(b);
+    for (size_t i = 0; i < j->acc.n_events; i++) {
+        if (j->acc.events[i].time < d->changes.events_from)
+            d->changes.events_from = j->acc.events[i].time;
+    }
+    for (size_t i = 0; i < j->acc.n_samples; i++) {
+        int64_t end = j->acc.samples[i].bucket + j->acc.samples[i].width;
+        if (end > s->last_data)
+            s->last_data = end > now ? now : end;
+    }
     if (j->ep->kind == COL_EP_BUCKETS)
         show_progress(d);
     if (log_get_level() <= LOG_DEBUG) {
@@ -545,7 +649,7 @@ static int job_commit(struct job *j)
     rc = 0;
 out:
     free(cache.slots);
-    strmap_free(&seen);
+    json_decref(seen);
     ts_batch_free(b);
     col_out_free(&j->acc);
     return rc;
@@ -878,6 +982,7 @@ static void source_cycle_start(struct source *s)
     s->cycle_failed = s->auth_failed = 0;
     s->reason[0] = '\0';
     s->samples = s->events = s->units = 0;
+    s->last_data = 0;
     for (size_t i = 0; i < s->n_projects; i++)
         free(s->projects[i]);
     s->n_projects = 0;
@@ -903,6 +1008,110 @@ static void source_cycle_start(struct source *s)
     }
 }
 
+/*
+ * The source's health for collector_health and /healthz: meta
+ * "health/<source>" = {"provider","account","failures","cycles",
+ * "last_attempt","last_success","last_error","last_data"}; fields a failed
+ * cycle does not know (last_success, last_data) carry over.
+ */
+static void write_health(struct source *s)
+{
+    struct daemon *d = s->d;
+    char key[300], err[256], *old = NULL;
+    size_t ol = 0;
+    int n = snprintf(key, sizeof key, "health/%s", s->cfg->name);
+    if (n < 0 || (size_t)n >= sizeof key)
+        return;
+    json_t *prev = NULL;
+    if (ts_get(d->st, TS_META, key, (size_t)n, &old, &ol, err, sizeof err) == 0)
+        prev = json_loadb(old, ol, 0, NULL);
+    free(old);
+    int64_t now = now_of(d);
+    json_int_t cycles = json_integer_value(json_object_get(prev, "cycles")) + 1;
+    json_int_t last_data = json_integer_value(json_object_get(prev, "last_data"));
+    if (s->last_data > last_data)
+        last_data = s->last_data;
+    json_t *h =
+        json_pack("{s:s, s:s, s:i, s:I, s:I}", "provider", s->cfg->type, "account", s->cfg->name,
+                  "failures", s->failures, "cycles", cycles, "last_attempt", (json_int_t)now);
+    if (!h)
+        goto out;
+    if (last_data)
+        json_object_set_new(h, "last_data", json_integer(last_data));
+    if (!s->cycle_failed)
+        json_object_set_new(h, "last_success", json_integer(now));
+    else if (json_object_get(prev, "last_success"))
+        json_object_set(h, "last_success", json_object_get(prev, "last_success"));
+    if (s->cycle_failed)
+        json_object_set_new(h, "last_error", json_string(s->reason));
+    char *txt = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    struct ts_batch *b = ts_batch_new();
+    if (txt && b && ts_batch_put(b, TS_META, key, (size_t)n, txt, strlen(txt)) == 0 &&
+        ts_write(d->st, b, err, sizeof err) != 0)
+        log_event(LOG_ERROR, "collector.store_failed", "source=%s reason=\"%s\"", s->cfg->name,
+                  err);
+    ts_batch_free(b);
+    free(txt);
+out:
+    json_decref(h);
+    json_decref(prev);
+}
+
+/*
+ * One analysis: every rule at the current time, then the alert lifecycle,
+ * written in one batch with the rules' own state. Returns 0 ok, -1 when
+ * the results could not be stored.
+ */
+static int run_analysis(struct daemon *d)
+{
+    if (!d->engine)
+        return 0;
+    char err[512];
+    int64_t now = now_of(d);
+    const struct ana_rule_result *res;
+    size_t n;
+    struct alert_stats as;
+    struct ts_batch *b = ts_batch_new();
+    int rc = -1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!b ||
+        ana_engine_evaluate(d->engine, d->st, now, &d->changes, b, &res, &n, err, sizeof err) !=
+            0 ||
+        alert_apply(d->st, b, res, n, now, &as, err, sizeof err) != 0 ||
+        ts_write(d->st, b, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "analysis.failed", "reason=\"%s\"", b ? err : "out of memory");
+        goto out;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    size_t failed = 0, found = 0;
+    for (size_t i = 0; i < n; i++) {
+        failed += !res[i].ok;
+        found += res[i].res.n;
+    }
+    char at[32];
+    log_event(LOG_INFO, "analysis.done",
+              "now=%s rules=%zu failed_rules=%zu conditions=%zu firing=%zu fired=%zu "
+              "realerted=%zu resolved=%zu ms=%.1f",
+              tu_format_time(now, at, sizeof at), n, failed, found, as.firing + as.fired, as.fired,
+              as.realert, as.resolved,
+              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    d->changes = (struct ana_changes){.events_from = INT64_MAX};
+    rc = failed ? -1 : 0;
+out:
+    ts_batch_free(b);
+    return rc;
+}
+
+static void on_analyze(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    if (!d->stopping)
+        run_analysis(d);
+}
+
 static void apply_pending_config(struct daemon *d);
 
 static void source_cycle_end(struct source *s)
@@ -925,14 +1134,25 @@ static void source_cycle_end(struct source *s)
         log_event(LOG_INFO, "collector.cycle_done", "source=%s units=%zu samples=%zu events=%zu",
                   s->cfg->name, s->units, s->samples, s->events);
     }
+    if (!d->stopping)
+        write_health(s);
     if (d->once) {
         if (s->cycle_failed) {
             d->exit_code = 1;
             fprintf(stderr, "byokwatch: source %s failed: %s\n", s->cfg->name, s->reason);
         }
-        if (++d->sources_done == d->n_sources)
+        if (++d->sources_done == d->n_sources) {
+            if (!d->stopping && run_analysis(d) != 0) {
+                d->exit_code = 1;
+                fprintf(stderr, "byokwatch: the analysis failed (see the log)\n");
+            }
             event_base_loopbreak(d->base);
+        }
         return;
+    }
+    if (!d->stopping && d->analyze_timer && !evtimer_pending(d->analyze_timer, NULL)) {
+        struct timeval soon = {.tv_sec = 1, .tv_usec = 0};
+        evtimer_add(d->analyze_timer, &soon);
     }
     if (d->stopping) {
         if (col_http_active(d->http) == 0)
@@ -1062,8 +1282,22 @@ static void apply_pending_config(struct daemon *d)
         d->cfg = old;
         sources_create(d, err, sizeof err);
     } else {
-        cfg_free(old);
-        log_event(LOG_INFO, "config.reloaded", "sources=%zu", d->n_sources);
+        struct ana_engine *ne = NULL;
+        if (ana_engine_new(d->cfg, &ne, err, sizeof err) != 0) {
+            log_event(LOG_ERROR, "config.reload_failed", "reason=\"%s\" effect=\"rules unchanged\"",
+                      err);
+            /* the old engine borrows the old config: keep both */
+            sources_free(d);
+            cfg_free(d->cfg);
+            d->cfg = old;
+            sources_create(d, err, sizeof err);
+        } else {
+            ana_engine_free(d->engine);
+            d->engine = ne;
+            cfg_free(old);
+            log_event(LOG_INFO, "config.reloaded", "sources=%zu rules=%zu", d->n_sources,
+                      d->cfg->n_rules);
+        }
     }
     start_all(d);
 }
@@ -1189,6 +1423,15 @@ int col_run(struct col_run_opts *opts)
         fprintf(stderr, "byokwatch: %s\n", err);
         goto out;
     }
+    d.changes.events_from = INT64_MAX;
+    if (ana_engine_new(d.cfg, &d.engine, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch: %s\n", err);
+        goto out;
+    }
+    if (!(d.analyze_timer = evtimer_new(d.base, on_analyze, &d))) {
+        fprintf(stderr, "byokwatch: cannot create the analysis timer\n");
+        goto out;
+    }
     if (d.n_sources == 0) {
         fprintf(stderr, "byokwatch: no source to poll (no enabled provider with a poller)\n");
         goto out;
@@ -1216,6 +1459,9 @@ int col_run(struct col_run_opts *opts)
     log_event(LOG_INFO, "daemon.exit", "code=%d", rc);
 out:
     sources_free(&d);
+    if (d.analyze_timer)
+        event_free(d.analyze_timer);
+    ana_engine_free(d.engine);
     if (d.sig_term)
         event_free(d.sig_term);
     if (d.sig_int)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../alerts/lifecycle.h"
 #include "../common/log.h"
 #include "../common/timeutil.h"
 #include "../storage/ts.h"
@@ -422,14 +423,120 @@ static int cmd_run(int argc, char **argv)
     return col_run(&ro);
 }
 
+/* ---- alerts ---- */
+
+struct alerts_out {
+    int json;
+    json_t *list;
+    size_t n;
+};
+
+static const char *state_time(const json_t *st, const char *key, char *buf, size_t len)
+{
+    json_int_t t = json_integer_value(json_object_get(st, key));
+    if (t <= 0)
+        return "-";
+    return tu_format_time((int64_t)t, buf, len);
+}
+
+static int print_alert(const json_t *st, void *ud)
+{
+    struct alerts_out *o = ud;
+    char a[32], b[32];
+    o->n++;
+    if (o->json) {
+        json_t *c = json_deep_copy(st);
+        static const char *const times[] = {"starts_at", "ends_at", "last_eval", "last_notified"};
+        for (size_t i = 0; c && i < sizeof times / sizeof times[0]; i++) {
+            json_int_t t = json_integer_value(json_object_get(c, times[i]));
+            if (t > 0)
+                json_object_set_new(c, times[i],
+                                    json_string(tu_format_time((int64_t)t, a, sizeof a)));
+            else
+                json_object_set_new(c, times[i], json_null());
+        }
+        return c && json_array_append_new(o->list, c) == 0 ? 0 : -1;
+    }
+    printf("%-8s  %-8s  %-22s  %-20s  %-20s  %s\n",
+           json_string_value(json_object_get(st, "status")),
+           json_string_value(json_object_get(st, "severity")),
+           json_string_value(json_object_get(st, "rule_name")),
+           state_time(st, "starts_at", a, sizeof a), state_time(st, "ends_at", b, sizeof b),
+           json_string_value(json_object_get(st, "summary")));
+    return 0;
+}
+
+static int cmd_alerts(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"status", required_argument, NULL, 's'},
+                                         {"format", required_argument, NULL, 'F'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = NULL, *status = "firing", *format = "table";
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:s:F:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 's': status = optarg; break;
+        case 'F': format = optarg; break;
+        case 'h': print_help(find_command("alerts"), stdout); return 0;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return usage_error("alerts", "unexpected argument '%s'", argv[optind]);
+    if (strcmp(status, "firing") != 0 && strcmp(status, "resolved") != 0 &&
+        strcmp(status, "all") != 0)
+        return usage_error("alerts", "--status must be firing, resolved or all, not '%s'", status);
+    if (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)
+        return usage_error("alerts", "--format must be table or json, not '%s'", format);
+    struct config *cfg = NULL;
+    if ((rc = load_config("alerts", path, &cfg)) != 0)
+        return rc;
+    struct ts_store *st = NULL;
+    struct ts_options so = {.read_only = 1, .retention = cfg->retention};
+    char err[1024];
+    if (ts_open(cfg->data_dir, &so, &st, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch alerts: %s\n", err);
+        cfg_free(cfg);
+        return EXIT_RUNTIME;
+    }
+    struct alerts_out o = {.json = strcmp(format, "json") == 0, .list = json_array()};
+    if (!o.json)
+        printf("%-8s  %-8s  %-22s  %-20s  %-20s  %s\n", "STATUS", "SEVERITY", "RULE", "STARTS_AT",
+               "ENDS_AT", "SUMMARY");
+    if (!o.list || alert_list(st, strcmp(status, "all") == 0 ? NULL : status, print_alert, &o, err,
+                              sizeof err) != 0) {
+        fprintf(stderr, "byokwatch alerts: %s\n", o.list ? err : "out of memory");
+        rc = EXIT_RUNTIME;
+    } else if (o.json) {
+        json_t *doc = json_pack("{s:s, s:O}", "status", status, "alerts", o.list);
+        char *txt = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) : NULL;
+        if (txt)
+            printf("%s\n", txt);
+        rc = txt ? 0 : EXIT_RUNTIME;
+        free(txt);
+        json_decref(doc);
+    } else if (o.n == 0) {
+        printf("(no %s alerts)\n", strcmp(status, "all") == 0 ? "" : status);
+    }
+    json_decref(o.list);
+    ts_close(st);
+    cfg_free(cfg);
+    return rc;
+}
+
 /* ---- dispatch ---- */
 
 static const struct command commands[] = {
     {"run",
      "Poll every configured provider's admin API and store what it reports. Runs until\n"
      "SIGTERM/SIGINT (SIGHUP reloads the configuration). With --once: one full cycle of\n"
-     "every source (including any backfill still due), then exit 0 when every source\n"
-     "succeeded, 1 otherwise. --now pins the clock (backtests, demos, tests).",
+     "every source (including any backfill still due) and one analysis of every rule,\n"
+     "then exit 0 when every source and rule succeeded, 1 otherwise. --now pins the clock "
+     "(backtests, demos, tests).",
      "run --config FILE [--once] [--now TIME]", cmd_run},
     {"check-config", "Validate the configuration and print a summary (never a secret).",
      "check-config --config FILE", cmd_check_config},
@@ -441,6 +548,10 @@ static const struct command commands[] = {
      "                 [--from TIME] [--to TIME] [--now TIME] [--group-by LABEL[,LABEL...]]\n"
      "                 [--step 1h|1d] [--format table|json|csv]",
      cmd_query},
+    {"alerts",
+     "List the alerts the analyzers raised, with their state: firing ones by default.\n"
+     "Reads the data directory, so it works while the daemon runs.",
+     "alerts --config FILE [--status firing|resolved|all] [--format table|json]", cmd_alerts},
     {"version", "Print the version of byokwatch and its libraries.", "version", cmd_version},
 };
 

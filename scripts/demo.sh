@@ -37,6 +37,32 @@ cat >"$DEMO/byokwatch.json" <<JSON
      "admin_key_env": "DEMO_OPENAI_ADMIN_KEY", "backfill": "35d"},
     {"type": "anthropic", "name": "acme-claude", "base_url": "http://127.0.0.1:$PORT",
      "admin_key_env": "DEMO_ANTHROPIC_ADMIN_KEY", "backfill": "35d"}
+  ],
+  "business_units": {
+    "Engineering": {"projects": ["proj_eng", "wrkspc_01Eng"]},
+    "Marketing":   {"projects": ["proj_mkt", "wrkspc_01Mkt"]},
+    "Data":        {"projects": ["proj_data"]}
+  },
+  "rules": [
+    {"type": "spend_spike", "name": "key-spend-spike", "window": "1d", "baseline": "14d",
+     "threshold": 1.5, "min_spend_usd": 5, "group_by": ["provider", "api_key_id"],
+     "severity": "critical"},
+    {"type": "spend_threshold", "name": "provider-over-1000-a-day", "window": "1d",
+     "threshold_usd": 1000},
+    {"type": "budget_forecast", "name": "monthly-budgets",
+     "budgets": [{"scope": {"provider": "openai"}, "monthly_usd": 3000},
+                 {"scope": {"provider": "anthropic"}, "monthly_usd": 6000}]},
+    {"type": "unexpected_model", "name": "model-allowlist",
+     "allow": {"openai": ["gpt-4o*", "text-embedding-3-*"], "anthropic": ["claude-*"]}},
+    {"type": "new_entity", "name": "new-keys-and-users"},
+    {"type": "auth_failures", "name": "failed-logins", "window": "6h", "threshold": 5,
+     "severity": "critical"},
+    {"type": "geo_anomaly", "name": "geo", "allowed_countries": ["US", "GB", "SE"],
+     "severity": "critical"},
+    {"type": "rate_limited", "name": "rate-limited"},
+    {"type": "key_age", "name": "rotation-90d", "max_age": "90d", "severity": "info"},
+    {"type": "cost_drift", "name": "billed-vs-estimated", "max_drift_pct": 15},
+    {"type": "collector_health", "name": "collector-health"}
   ]
 }
 JSON
@@ -46,7 +72,7 @@ export DEMO_ANTHROPIC_ADMIN_KEY=sk-ant-admin01-demo-0002
 echo "== byokwatch demo: simulator on 127.0.0.1:$PORT, now = $NOW"
 "$BIN" check-config --config "$DEMO/byokwatch.json"
 echo
-echo "== byokwatch run --once (35-day backfill of both providers)"
+echo "== byokwatch run --once (35-day backfill of both providers, then every rule)"
 start=$(date +%s.%N)
 if ! "$BIN" run --config "$DEMO/byokwatch.json" --once --now "$NOW" 2>"$DEMO/run.log"; then
     echo "demo: the collector cycle failed; see $DEMO/run.log" >&2
@@ -54,7 +80,7 @@ if ! "$BIN" run --config "$DEMO/byokwatch.json" --once --now "$NOW" 2>"$DEMO/run
     exit 1
 fi
 end=$(date +%s.%N)
-grep -E 'event=collector.cycle_done' "$DEMO/run.log" | sed 's/^ts=[^ ]* //'
+grep -E 'event=(collector.cycle_done|analysis.done)' "$DEMO/run.log" | sed 's/^ts=[^ ]* //'
 awk -v a="$start" -v b="$end" 'BEGIN { printf "collector cycle took %.2f s\n", b - a }'
 
 q() { "$BIN" query --config "$DEMO/byokwatch.json" --now "$NOW" "$@"; }
@@ -80,5 +106,9 @@ echo "== Usage no price is known for (unpriced tokens, last 7 days)"
 q --metric unpriced_tokens --group-by provider,model --step 1d --from "$WEEK_AGO" --format csv \
     | sum_by %14d | grep . || echo "  (none: every model used has a price)"
 echo
-echo "Data directory: $DEMO/data   collector log: $DEMO/run.log"
-echo "(Alerts and the weekly report arrive with the analyzer, sink and report issues.)"
+echo "== Alerts the rules raised (byokwatch alerts)"
+"$BIN" alerts --config "$DEMO/byokwatch.json"
+echo
+echo "Data directory: $DEMO/data   log: $DEMO/run.log"
+echo "Full alerts with root causes: $BIN alerts --config $DEMO/byokwatch.json --format json"
+echo "(Sinks and the weekly report arrive with the sink and report issues.)"
