@@ -209,7 +209,7 @@ static int ref_cmp(const void *a, const void *b)
 
 /*
  * Root causes of group gi's increase inc (> 0): for each cause label not
- * grouped by, each value's window spend minus the median of its own spend
+ * grouped by and not constant across the group, each value's window spend minus the median of its own spend
  * in the baseline windows that counted for the group, as a share of inc.
  */
 static int find_causes(const struct eval *e, size_t gi, int64_t first, double inc,
@@ -235,6 +235,9 @@ static int find_causes(const struct eval *e, size_t gi, int64_t first, double in
             refs[k++] = (struct row_ref){ana_spend_get(sp, &sp->rows[r], label), r};
         }
         qsort(refs, k, sizeof *refs, ref_cmp);
+        /* one value across the whole group (a key's only project) explains nothing */
+        if (k > 0 && refs[0].v && refs[k - 1].v && strcmp(refs[0].v, refs[k - 1].v) == 0)
+            continue;
         for (size_t i = 0; i < k && refs[i].v;) {
             size_t j = i;
             memset(acc, 0, e->n * sizeof *acc);

@@ -289,6 +289,13 @@ static void test_demo_month_gives_the_planted_alerts(void **state)
     assert_true(json_real_value(json_object_get(obs, "ratio")) >= 1.5);
     const char *sum = json_string_value(json_object_get(spike, "summary"));
     assert_non_null(strstr(sum, "$"));
+    /* key_mkt_bot's jump is o1-pro: the first root cause says so */
+    const json_t *bot = find_alert(list, "key-spend-spike", "api_key_id", "key_mkt_bot");
+    assert_non_null(bot);
+    const json_t *cause = json_array_get(json_object_get(bot, "root_causes"), 0);
+    assert_string_equal(json_string_value(json_object_get(cause, "label")), "model");
+    assert_string_equal(json_string_value(json_object_get(cause, "value")), "o1-pro");
+    assert_true(json_real_value(json_object_get(cause, "share")) > 0.9);
     json_decref(list);
 
     /* a second run over the same data at the same time re-sends nothing */
