@@ -39,11 +39,11 @@ static int cmp_label(const void *a, const void *b)
 void alert_fingerprint(const char *rule_name, const struct ana_label *labels, size_t n,
                        char fp[ALERT_FP_LEN + 1])
 {
-    const struct ana_label *sorted[ANA_MAX_LABELS];
+    const struct ana_label *sorted[ANA_MAX_LABELS] = {0};
     size_t m = n < ANA_MAX_LABELS ? n : ANA_MAX_LABELS;
     for (size_t i = 0; i < m; i++)
         sorted[i] = &labels[i];
-    qsort(sorted, m, sizeof sorted[0], cmp_label);
+    qsort((void *)sorted, m, sizeof(const struct ana_label *), cmp_label);
     /* NUL separators keep ("a","bc") and ("ab","c") apart */
     char buf[ANA_NAME_MAX + ANA_MAX_LABELS * (ANA_NAME_MAX + ANA_VALUE_MAX) + 8];
     size_t len = 0;

@@ -10,13 +10,15 @@ int arr_reserve(void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
         return 0;
+    if (elem == 0)
+        return -1;
     size_t ncap = *cap ? *cap : 32;
     while (ncap < need) {
         if (ncap > SIZE_MAX / 2)
             return -1;
         ncap *= 2;
     }
-    if (elem && ncap > SIZE_MAX / elem)
+    if (ncap > SIZE_MAX / elem)
         return -1;
     void *n = realloc(*arr, ncap * elem);
     if (!n)
