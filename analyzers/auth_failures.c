@@ -17,6 +17,13 @@
 #include "engine.h"
 
 #define COLLECTOR_ACTOR "byokwatch-collector"
+/*
+ * A rejected collector key is a state, not a burst: it fires while the
+ * latest rejection (looked for this far back) is newer than the source's
+ * last successful cycle (meta "health/<account>"), so a source that backs
+ * off longer than the rule's window does not flap.
+ */
+#define COLLECTOR_LOOKBACK (7 * 86400)
 #define IP_CAP_MIN 256 /* distinct IPs kept per actor (at least distinct_ips) */
 #define DETAIL_IPS 20  /* IPs listed in an alert's details */
 
@@ -289,17 +296,38 @@ static int emit(struct ana_results *out, const struct group *g, const char *patt
     return 0;
 }
 
-static int emit_group(const struct auth_rule *r, const struct group *g, struct ana_results *out)
+/* The source's last successful cycle from meta "health/<account>"; 0 when unknown. */
+static int64_t last_success(struct ts_store *st, const char *account)
+{
+    char key[300], err[128], *v = NULL;
+    size_t vl = 0;
+    int n = snprintf(key, sizeof key, "health/%s", account);
+    if (n < 0 || (size_t)n >= sizeof key ||
+        ts_get(st, TS_META, key, (size_t)n, &v, &vl, err, sizeof err) != 0)
+        return 0;
+    json_t *h = json_loadb(v, vl, 0, NULL);
+    int64_t t = (int64_t)json_integer_value(json_object_get(h, "last_success"));
+    json_decref(h);
+    free(v);
+    return t;
+}
+
+static int emit_group(const struct auth_rule *r, const struct group *g, struct ts_store *st,
+                      struct ana_results *out)
 {
     char win[16];
     struct ana_candidate *c;
     ana_fmt_duration(r->window, win, sizeof win);
     if (g->collector) {
-        if (emit(out, g, "collector_key_rejected", win, (double)g->count, 1, &c) != 0 ||
+        if (g->last <= last_success(st, g->account))
+            return 0; /* a later cycle succeeded: the key works again */
+        char since[32];
+        if (emit(out, g, "collector_key_rejected", "", (double)g->count, 1, &c) != 0 ||
             json_object_set(c->details, "endpoints", g->endpoints) != 0)
             return -1;
-        ana_summary(c, "%s %s rejected byokwatch's admin key %lld time%s in %s", g->provider,
-                    g->account, g->count, g->count == 1 ? "" : "s", win);
+        ana_summary(c, "%s %s has rejected byokwatch's admin key %lld time%s since %s", g->provider,
+                    g->account, g->count, g->count == 1 ? "" : "s",
+                    tu_format_time(g->first, since, sizeof since));
         return 0;
     }
     if (g->count >= r->threshold) {
@@ -356,8 +384,8 @@ static int auth_evaluate(void *ctx, const struct ana_ctx *c, struct ana_results 
     }
     if (r->include_collector) {
         s.n_types = 0;
-        if (ts_events_scan(c->st, from, to, "collector.auth_failed", on_event, &s, err, errlen) !=
-            0)
+        if (ts_events_scan(c->st, c->now - COLLECTOR_LOOKBACK, to, "collector.auth_failed",
+                           on_event, &s, err, errlen) != 0)
             goto out;
         if (s.failed) {
             snprintf(err, errlen, "out of memory");
@@ -365,7 +393,7 @@ static int auth_evaluate(void *ctx, const struct ana_ctx *c, struct ana_results 
         }
     }
     for (size_t i = 0; i < s.n; i++) {
-        if (emit_group(r, &s.g[i], out) != 0) {
+        if (emit_group(r, &s.g[i], c->st, out) != 0) {
             snprintf(err, errlen, "out of memory");
             goto out;
         }

@@ -795,11 +795,28 @@ static int64_t dur_of(const json_t *obj, const char *key)
 static int post_spend_spike(struct lctx *c, json_t *o, const char *path)
 {
     char p[CFG_PATH_MAX];
-    if (dur_of(o, "baseline") > dur_of(o, "window"))
+    const int64_t week = 7 * 86400;
+    int64_t baseline = dur_of(o, "baseline"), window = dur_of(o, "window");
+    if (baseline <= window) {
+        if (mkpath_key(c, p, path, "baseline") < 0)
+            return -1;
+        return fail(c, p, "baseline must be longer than window");
+    }
+    if (!json_is_true(json_object_get(o, "same_hour_of_week")) || window != 3600)
         return 0;
-    if (mkpath_key(c, p, path, "baseline") < 0)
-        return -1;
-    return fail(c, p, "baseline must be longer than window");
+    if (baseline < week) {
+        if (mkpath_key(c, p, path, "baseline") < 0)
+            return -1;
+        return fail(c, p, "same_hour_of_week needs a baseline of at least 7d");
+    }
+    if (dur_of(o, "learning") > baseline / week * week) {
+        if (mkpath_key(c, p, path, "learning") < 0)
+            return -1;
+        return fail(c, p,
+                    "with same_hour_of_week, learning must not exceed the whole weeks of "
+                    "the baseline");
+    }
+    return 0;
 }
 
 static int post_unexpected_model(struct lctx *c, json_t *o, const char *path)

@@ -231,6 +231,27 @@ static void test_duplicate_provider_name(void **state)
         4, 35, "providers[1].name", "duplicate provider name \"acme\" (first at line 3)");
 }
 
+static void test_spend_spike_cross_checks(void **state)
+{
+    expect_error(*state,
+                 "{\"rules\": [\n"
+                 "  {\"type\": \"spend_spike\", \"window\": \"1d\", \"baseline\": \"1d\"}\n"
+                 "]}\n",
+                 2, 55, "rules[0].baseline", "baseline must be longer than window");
+    expect_error(*state,
+                 "{\"rules\": [\n"
+                 "  {\"type\": \"spend_spike\", \"window\": \"1h\", \"baseline\": \"3d\",\n"
+                 "   \"same_hour_of_week\": true}\n"
+                 "]}\n",
+                 2, 55, "rules[0].baseline", "needs a baseline of at least 7d");
+    expect_error(*state,
+                 "{\"rules\": [\n"
+                 "  {\"type\": \"spend_spike\", \"window\": \"1h\", \"baseline\": \"10d\",\n"
+                 "   \"same_hour_of_week\": true, \"learning\": \"8d\"}\n"
+                 "]}\n",
+                 3, 43, "rules[0].learning", "must not exceed the whole weeks");
+}
+
 static void test_duplicate_rule_name(void **state)
 {
     expect_error(*state,
@@ -909,6 +930,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_rule_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_sink_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_provider_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spend_spike_cross_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_rule_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unset_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_file_mode, setup, teardown),

@@ -218,7 +218,8 @@ static void test_haversine(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double d = ana_geo_haversine_km(cases[i].lat1, cases[i].lon1, cases[i].lat2, cases[i].lon2);
-        double back = ana_geo_haversine_km(cases[i].lat2, cases[i].lon2, cases[i].lat1, cases[i].lon1);
+        double back =
+            ana_geo_haversine_km(cases[i].lat2, cases[i].lon2, cases[i].lat1, cases[i].lon1);
         if (!(fabs(d - cases[i].km) <= cases[i].tol) || !(fabs(d - back) < 1e-9))
             fail_msg("%s: %.4f km (back %.4f), want %.4f +- %g", cases[i].what, d, back,
                      cases[i].km, cases[i].tol);
@@ -254,8 +255,8 @@ static void test_travel_decision(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double speed = -1;
-        int got =
-            ana_geo_travel_impossible(cases[i].dist, cases[i].gap, cases[i].max, cases[i].min, &speed);
+        int got = ana_geo_travel_impossible(cases[i].dist, cases[i].gap, cases[i].max, cases[i].min,
+                                            &speed);
         if (got != cases[i].want)
             fail_msg("%s: got %d, want %d", cases[i].what, got, cases[i].want);
         if (isnan(cases[i].speed) ? !isnan(speed) : !(fabs(speed - cases[i].speed) < 1e-6))
@@ -543,8 +544,23 @@ static void test_auth_collector(void **state)
 
     eval(f, &ana_auth_failures, "{\"include_collector\": false}", NOW, &res);
     expect_n(&res, 0, "include_collector false");
-    eval(f, &ana_auth_failures, "{}", NOW + HOUR, &res);
-    expect_n(&res, 0, "collector failures aged out");
+    /* a rejected key is a state: still firing after the window while no cycle succeeded */
+    eval(f, &ana_auth_failures, "{}", NOW + 6 * HOUR, &res);
+    expect_n(&res, 1, "collector key still rejected after the window");
+    ana_results_clear(&res);
+    /* a later successful cycle clears it */
+    char health[128];
+    snprintf(health, sizeof health, "{\"last_success\": %lld}", (long long)(NOW + HOUR));
+    assert_int_equal(ts_batch_put(f->b, TS_META, "health/acme-claude", 18, health, strlen(health)),
+                     0);
+    eval(f, &ana_auth_failures, "{}", NOW + 2 * HOUR, &res);
+    expect_n(&res, 0, "collector key works again");
+    /* a rejection after that success fires again */
+    add_event(f, NOW + 90 * MIN, "collector.auth_failed",
+              json_pack("{s:s, s:s, s:s, s:i}", "provider", "anthropic", "account", "acme-claude",
+                        "endpoint", "usage_messages", "status", 401));
+    eval(f, &ana_auth_failures, "{}", NOW + 2 * HOUR, &res);
+    expect_n(&res, 1, "rejected after the last success");
     ana_results_free(&res);
 }
 
@@ -693,7 +709,8 @@ static void test_geo_travel_cases(void **state)
     c = find(&res, "actor", "gina@acme.com", "anomaly", "impossible_travel", NULL);
     assert_non_null(c);
     assert_string_equal(ana_label_get(c, "country"), "GB");
-    assert_true(fabs(c->value - ana_geo_haversine_km(40.7128, -74.0060, 51.5074, -0.1278) / 4) < 1e-6);
+    assert_true(fabs(c->value - ana_geo_haversine_km(40.7128, -74.0060, 51.5074, -0.1278) / 4) <
+                1e-6);
     assert_null(find(&res, "actor", "hank@acme.com", NULL));
     assert_null(find(&res, "actor", "ivy@acme.com", NULL));
     c = find(&res, "actor", "jon@acme.com", "anomaly", "impossible_travel", NULL);
