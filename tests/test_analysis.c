@@ -6,7 +6,9 @@
  * expected alerts; a steady month none; a second run at the same time
  * re-sends nothing; moving the clock past the anomalies resolves them.
  */
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -346,6 +348,43 @@ static void test_anomalies_end_and_resolve(void **state)
     json_decref(after);
 }
 
+/* The long-running service analyzes after its cycles too, and a restart repeats nothing. */
+static void test_daemon_analyzes_after_cycles(void **state)
+{
+    struct fx *f = *state;
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--now", NOW, NULL};
+    for (int round = 0; round < 2; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(log, 2);
+            for (size_t i = 0; run_env[i]; i++)
+                putenv(run_env[i]);
+            execv(tu_bin(), argv);
+            _exit(127);
+        }
+        int found = 0;
+        for (int i = 0; i < 600 && !found; i++) {
+            usleep(50 * 1000);
+            char *log = tu_read_file(logpath);
+            found = log && strstr(log, "event=analysis.done");
+            free(log);
+        }
+        kill(pid, SIGTERM);
+        int st;
+        waitpid(pid, &st, 0);
+        assert_true(found);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        json_t *list = alerts(f);
+        expect_alerts(list, DEMO_FIRING);
+        assert_int_equal(total_notifications(list), (long)json_array_size(list));
+        json_decref(list);
+    }
+}
+
 static void test_steady_month_is_quiet(void **state)
 {
     struct fx *f = *state;
@@ -362,6 +401,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_demo_month_gives_the_planted_alerts, setup_demo,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_anomalies_end_and_resolve, setup_demo, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_analyzes_after_cycles, setup_demo, teardown),
         cmocka_unit_test_setup_teardown(test_steady_month_is_quiet, setup_steady, teardown),
     };
     return cmocka_run_group_tests_name("analysis", tests, NULL, NULL);
