@@ -3,6 +3,7 @@
  * candidates, setting labels and the summary, formatting durations, and the
  * median the baseline rules share. Pure; no store access.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -102,6 +103,22 @@ void ana_fmt_duration(int64_t secs, char *buf, size_t len)
         }
     }
     snprintf(buf, len, "%llds", (long long)secs);
+}
+
+int ana_parse_secs(const void *val, size_t vlen, int64_t *out)
+{
+    char b[32];
+    if (vlen == 0 || vlen >= sizeof b)
+        return -1;
+    memcpy(b, val, vlen);
+    b[vlen] = '\0';
+    char *end;
+    errno = 0;
+    long long x = strtoll(b, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = (int64_t)x;
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b)

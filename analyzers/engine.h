@@ -125,6 +125,12 @@ void ana_results_free(struct ana_results *r);
 /* Formats a duration in seconds the way the config writes it ("90d", "1h", "30m", "45s"). */
 void ana_fmt_duration(int64_t secs, char *buf, size_t len);
 
+/*
+ * Reads a meta value holding decimal unix seconds (the collector's "seen/"
+ * keys): 0 with *out set, -1 when vlen is 0, too long or not a number.
+ */
+int ana_parse_secs(const void *val, size_t vlen, int64_t *out);
+
 /* Median of v[0..n) (reorders v). NAN when n == 0. */
 double ana_median(double *v, size_t n);
 

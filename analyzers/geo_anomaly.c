@@ -326,23 +326,16 @@ out:
 /* Reads a seen/ key as unix seconds: 1 found, 0 absent (or unreadable), -1 store error. */
 static int read_seen(struct ts_store *st, const char *key, int64_t *t, char *err, size_t errlen)
 {
-    char *val = NULL, buf[32];
+    char *val = NULL;
     size_t vlen = 0;
     int rc = ts_get(st, TS_META, key, strlen(key), &val, &vlen, err, errlen);
     if (rc == -TS_ENOTFOUND)
         return 0;
     if (rc != 0)
         return -1;
-    size_t n = vlen < sizeof buf - 1 ? vlen : sizeof buf - 1;
-    memcpy(buf, val, n);
-    buf[n] = '\0';
+    rc = ana_parse_secs(val, vlen, t) == 0;
     free(val);
-    char *end;
-    long long x = strtoll(buf, &end, 10);
-    if (end == buf)
-        return 0;
-    *t = x;
-    return 1;
+    return rc;
 }
 
 struct seen {

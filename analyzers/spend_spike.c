@@ -209,8 +209,8 @@ static int ref_cmp(const void *a, const void *b)
 
 /*
  * Root causes of group gi's increase inc (> 0): for each cause label not
- * grouped by and not constant across the group, each value's window spend minus the median of its own spend
- * in the baseline windows that counted for the group, as a share of inc.
+ * grouped by and not constant across the group, each value's window spend minus the median of its
+ * own spend in the baseline windows that counted for the group, as a share of inc.
  */
 static int find_causes(const struct eval *e, size_t gi, int64_t first, double inc,
                        struct ana_candidate *c, char *err, size_t errlen)

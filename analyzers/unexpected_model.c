@@ -309,27 +309,11 @@ struct seen_scan {
     int oom;
 };
 
-static int parse_secs(const void *val, size_t vlen, int64_t *out)
-{
-    char b[32];
-    if (vlen == 0 || vlen >= sizeof b)
-        return -1;
-    memcpy(b, val, vlen);
-    b[vlen] = '\0';
-    char *end;
-    errno = 0;
-    long long x = strtoll(b, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = (int64_t)x;
-    return 0;
-}
-
 static int seen_cb(const void *key, size_t klen, const void *val, size_t vlen, void *ud)
 {
     struct seen_scan *s = ud;
     int64_t t;
-    if (klen <= s->plen || parse_secs(val, vlen, &t) || t >= s->now)
+    if (klen <= s->plen || ana_parse_secs(val, vlen, &t) || t >= s->now)
         return 0;
     if (t < s->earliest)
         s->earliest = t;
