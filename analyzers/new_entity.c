@@ -8,7 +8,6 @@
  */
 #include "new_entity.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,7 +9,6 @@
  */
 #include "unexpected_model.h"
 
-#include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
