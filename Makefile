@@ -8,7 +8,7 @@ CC      ?= cc
 WERROR  ?= -Werror
 SAN     ?=
 
-PKGS      := rocksdb jansson libcurl libevent libcrypto
+PKGS      := rocksdb jansson libcurl libevent libssl libcrypto
 TEST_PKGS := cmocka
 BENCH_PKGS := sqlite3
 

@@ -197,7 +197,7 @@ static int put_state(struct ts_batch *b, const json_t *st)
     return put_json(b, TS_ALERTS, key, st);
 }
 
-static int notify(struct ts_batch *b, json_t *st, int64_t now)
+static int notify(struct ts_batch *b, json_t *st, int64_t now, json_t *sink)
 {
     json_t *p = payload_of(st, now);
     if (!p)
@@ -205,6 +205,8 @@ static int notify(struct ts_batch *b, json_t *st, int64_t now)
     char key[64];
     snprintf(key, sizeof key, NOTE_PREFIX "%016llx/%s", (unsigned long long)now, jstr(p, "id"));
     int rc = put_json(b, TS_ALERTS, key, p);
+    if (rc == 0 && sink)
+        rc = json_array_append(sink, p);
     json_decref(p);
     if (rc == 0) {
         json_object_set_new(st, "last_notified", json_integer(now));
@@ -260,11 +262,11 @@ static int fire(struct ts_batch *b, json_t *by_fp, json_t *seen, const struct cf
         realert = 86400;
     int64_t last = jint(st, "last_notified");
     if (!was_firing && !already) {
-        if (notify(b, st, now))
+        if (notify(b, st, now, stats->notifications))
             return -1;
         stats->fired++;
     } else if (last > 0 && now - last >= realert) {
-        if (notify(b, st, now))
+        if (notify(b, st, now, stats->notifications))
             return -1;
         stats->realert++;
     }
@@ -277,7 +279,7 @@ static int resolve(struct ts_batch *b, json_t *st, int64_t now, struct alert_sta
         json_object_set_new(st, "ends_at", json_integer(now)) ||
         json_object_set_new(st, "last_eval", json_integer(now)))
         return -1;
-    if (notify(b, st, now))
+    if (notify(b, st, now, stats->notifications))
         return -1;
     stats->resolved++;
     return put_state(b, st);
@@ -289,7 +291,9 @@ int alert_apply(struct ts_store *st, struct ts_batch *b, const struct ana_rule_r
     struct states s = {.by_fp = json_object()};
     json_t *seen = json_object(), *ok_rules = json_object();
     int rc = -1;
+    json_t *sink = stats->notifications;
     memset(stats, 0, sizeof *stats);
+    stats->notifications = sink;
     if (!s.by_fp || !seen || !ok_rules) {
         snprintf(err, errlen, "out of memory");
         goto out;

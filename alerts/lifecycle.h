@@ -33,10 +33,12 @@ void alert_fingerprint(const char *rule_name, const struct ana_label *labels, si
                        char fp[ALERT_FP_LEN + 1]);
 
 struct alert_stats {
-    size_t firing;   /* alerts firing after the run */
-    size_t fired;    /* notifications of newly firing alerts */
-    size_t realert;  /* notifications repeated because realert passed */
-    size_t resolved; /* alerts that resolved in this run */
+    json_t *notifications; /* set by the caller to a JSON array to receive each new
+                              notification payload (borrowed), or NULL */
+    size_t firing;         /* alerts firing after the run */
+    size_t fired;          /* notifications of newly firing alerts */
+    size_t realert;        /* notifications repeated because realert passed */
+    size_t resolved;       /* alerts that resolved in this run */
 };
 
 /*
@@ -46,7 +48,9 @@ struct alert_stats {
  * Rules that failed (ok == 0) and rules no longer configured keep their
  * alerts unchanged. A state last evaluated after now (a backtest at an
  * earlier time) is left alone. State changes and notifications are put
- * into b; nothing is written until the caller writes b. Applying the same
+ * into b; nothing is written until the caller writes b. stats is zeroed
+ * except for stats->notifications, which receives a copy of each new
+ * notification payload when set. Applying the same
  * results at the same now twice adds nothing the second time.
  * 0 ok, -1 with a message in err (store read or allocation failure).
  */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../alerts/lifecycle.h"
+#include "../alerts/outbox.h"
 #include "../analyzers/engine.h"
 #include "../common/log.h"
 #include "../common/strmap.h"
@@ -107,6 +108,9 @@ struct daemon {
     struct ana_engine *engine;
     struct ana_changes changes; /* since the last analysis */
     struct event *analyze_timer;
+    struct alert_worker *worker;
+    struct event *deliver_timer; /* periodic kick of the outbox worker */
+    int analyzed;                /* once mode: the analysis ran */
 };
 
 static void job_issue(struct job *j);
@@ -1070,15 +1074,18 @@ static int run_analysis(struct daemon *d)
     int64_t now = now_of(d);
     const struct ana_rule_result *res;
     size_t n;
-    struct alert_stats as;
+    struct alert_stats as = {.notifications = json_array()};
     struct ts_batch *b = ts_batch_new();
     int rc = -1;
+    size_t queued = 0, silenced = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!b ||
+    if (!b || !as.notifications ||
         ana_engine_evaluate(d->engine, d->st, now, &d->changes, b, &res, &n, err, sizeof err) !=
             0 ||
         alert_apply(d->st, b, res, n, now, &as, err, sizeof err) != 0 ||
+        alert_outbox_enqueue(d->st, b, d->cfg, as.notifications, now, &queued, &silenced, err,
+                             sizeof err) != 0 ||
         ts_write(d->st, b, err, sizeof err) != 0) {
         log_event(LOG_ERROR, "analysis.failed", "reason=\"%s\"", b ? err : "out of memory");
         goto out;
@@ -1092,15 +1099,54 @@ static int run_analysis(struct daemon *d)
     char at[32];
     log_event(LOG_INFO, "analysis.done",
               "now=%s rules=%zu failed_rules=%zu conditions=%zu firing=%zu fired=%zu "
-              "realerted=%zu resolved=%zu ms=%.1f",
-              tu_format_time(now, at, sizeof at), n, failed, found, as.firing + as.fired, as.fired,
-              as.realert, as.resolved,
+              "realerted=%zu resolved=%zu queued=%zu silenced=%zu ms=%.1f",
+              tu_format_time(now, at, sizeof at), n, failed, found, as.firing, as.fired, as.realert,
+              as.resolved, queued, silenced,
               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     d->changes = (struct ana_changes){.events_from = INT64_MAX};
     rc = failed ? -1 : 0;
+    alert_worker_kick(d->worker);
 out:
+    json_decref(as.notifications);
     ts_batch_free(b);
     return rc;
+}
+
+static int64_t worker_now(void *ud)
+{
+    return now_of(ud);
+}
+
+/* The outbox worker has nothing in flight: in once mode, after the analysis, that is the end. */
+static void on_worker_idle(void *ud)
+{
+    struct daemon *d = ud;
+    if (d->once && d->analyzed)
+        event_base_loopbreak(d->base);
+    else if (d->stopping && col_http_active(d->http) == 0)
+        event_base_loopbreak(d->base);
+}
+
+static void on_deliver_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct daemon *d = arg;
+    if (!d->stopping)
+        alert_worker_kick(d->worker);
+}
+
+static int worker_create(struct daemon *d, char *err, size_t errlen)
+{
+    struct alert_worker_opts wo = {.base = d->base,
+                                   .http = d->http,
+                                   .st = d->st,
+                                   .cfg = d->cfg,
+                                   .once = d->once,
+                                   .now = worker_now,
+                                   .on_idle = on_worker_idle,
+                                   .ud = d};
+    return alert_worker_new(&wo, &d->worker, err, errlen);
 }
 
 static void on_analyze(evutil_socket_t fd, short what, void *arg)
@@ -1142,11 +1188,16 @@ static void source_cycle_end(struct source *s)
             fprintf(stderr, "byokwatch: source %s failed: %s\n", s->cfg->name, s->reason);
         }
         if (++d->sources_done == d->n_sources) {
-            if (!d->stopping && run_analysis(d) != 0) {
+            if (d->stopping) {
+                event_base_loopbreak(d->base);
+                return;
+            }
+            if (run_analysis(d) != 0) {
                 d->exit_code = 1;
                 fprintf(stderr, "byokwatch: the analysis failed (see the log)\n");
             }
-            event_base_loopbreak(d->base);
+            d->analyzed = 1;
+            alert_worker_kick(d->worker); /* deliver, then on_worker_idle ends the run */
         }
         return;
     }
@@ -1294,6 +1345,11 @@ static void apply_pending_config(struct daemon *d)
         } else {
             ana_engine_free(d->engine);
             d->engine = ne;
+            alert_worker_free(d->worker); /* borrowed the old config; queued items stay queued */
+            d->worker = NULL;
+            if (worker_create(d, err, sizeof err) != 0)
+                log_event(LOG_ERROR, "config.reload_failed",
+                          "reason=\"%s\" effect=\"no alert delivery until the next reload\"", err);
             cfg_free(old);
             log_event(LOG_INFO, "config.reloaded", "sources=%zu rules=%zu", d->n_sources,
                       d->cfg->n_rules);
@@ -1428,9 +1484,19 @@ int col_run(struct col_run_opts *opts)
         fprintf(stderr, "byokwatch: %s\n", err);
         goto out;
     }
-    if (!(d.analyze_timer = evtimer_new(d.base, on_analyze, &d))) {
+    if (!(d.analyze_timer = evtimer_new(d.base, on_analyze, &d)) ||
+        !(d.deliver_timer = event_new(d.base, -1, EV_PERSIST, on_deliver_timer, &d))) {
         fprintf(stderr, "byokwatch: cannot create the analysis timer\n");
         goto out;
+    }
+    if (worker_create(&d, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch: %s\n", err);
+        goto out;
+    }
+    if (!d.once) {
+        struct timeval every = {.tv_sec = 30, .tv_usec = 0};
+        evtimer_add(d.deliver_timer, &every);
+        alert_worker_kick(d.worker); /* what a previous run left queued */
     }
     if (d.n_sources == 0) {
         fprintf(stderr, "byokwatch: no source to poll (no enabled provider with a poller)\n");
@@ -1456,11 +1522,24 @@ int col_run(struct col_run_opts *opts)
     rc = d.once ? d.exit_code : 0;
     if (d.once && d.stopping)
         rc = 1;
+    if (d.once && !d.stopping) {
+        size_t pending = alert_outbox_pending(d.st, NULL);
+        if (pending) {
+            fprintf(stderr,
+                    "byokwatch: %zu alert deliveries are still pending (a sink did not accept "
+                    "them); the next run retries them\n",
+                    pending);
+            rc = 1;
+        }
+    }
     log_event(LOG_INFO, "daemon.exit", "code=%d", rc);
 out:
     sources_free(&d);
     if (d.analyze_timer)
         event_free(d.analyze_timer);
+    if (d.deliver_timer)
+        event_free(d.deliver_timer);
+    alert_worker_free(d.worker);
     ana_engine_free(d.engine);
     if (d.sig_term)
         event_free(d.sig_term);

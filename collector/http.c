@@ -6,6 +6,9 @@
  */
 #include "http.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +24,9 @@ struct xfer {
     struct curl_slist *headers;
     char *url;
     char *ca_file;
-    char *body;
+    char *body; /* the response */
     size_t len, cap;
+    char *post; /* the request body (POST), or NULL for GET */
     int too_big;
     char *retry_after;
     char *rl_reset;
@@ -59,6 +63,7 @@ static void xfer_free(struct xfer *x)
     free(x->url);
     free(x->ca_file);
     free(x->body);
+    free(x->post);
     free(x->retry_after);
     free(x->rl_reset);
     free(x->ctype);
@@ -295,12 +300,58 @@ int col_http_is_loopback_url(const char *url)
     return 0;
 }
 
+/*
+ * Refuses link-local and cloud-metadata addresses (169.254.0.0/16,
+ * fd00:ec2::254, fe80::/10, and their IPv4-mapped forms) at connect time,
+ * after name resolution, so a DNS answer cannot route around the check.
+ */
+static curl_socket_t open_guarded(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)ud;
+    (void)purpose;
+    if (col_http_is_private_addr(&a->addr)) {
+        log_event(LOG_ERROR, "http.refused",
+                  "reason=\"link-local or cloud metadata address (set allow_private to allow)\"");
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+int col_http_is_private_addr(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const unsigned char *b =
+            (const unsigned char *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        return b[0] == 169 && b[1] == 254;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+        static const unsigned char ec2[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
+                                              0,    0,    0,    0,    0, 0, 0x02, 0x54};
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(b, ec2, 16) == 0 || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80))
+            return 1;
+        return memcmp(b, mapped, 12) == 0 && b[12] == 169 && b[13] == 254;
+    }
+    return 0;
+}
+
 long col_http_get(struct col_http *h, const struct col_http_request *req)
 {
     struct xfer *x = calloc(1, sizeof *x);
     if (!x) {
         curl_slist_free_all(req->headers);
         return -1;
+    }
+    if (req->body) {
+        x->post = malloc(req->body_len + 1);
+        if (!x->post) {
+            curl_slist_free_all(req->headers);
+            free(x);
+            return -1;
+        }
+        memcpy(x->post, req->body, req->body_len);
+        x->post[req->body_len] = '\0';
     }
     x->headers = req->headers;
     x->url = strdup(req->url);
@@ -343,6 +394,16 @@ long col_http_get(struct col_http *h, const struct col_http_request *req)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    if (x->post) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->post);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    if (req->block_private)
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_guarded);
+    if (req->fresh_connect) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
     x->id = h->next_id++;
     x->next = h->head;
     if (h->head)

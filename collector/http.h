@@ -36,6 +36,10 @@ struct col_http_request {
     long timeout_ms;            /* whole transfer; 0 = 60 s */
     int tls13;                  /* require TLS 1.3 instead of 1.2 */
     const char *ca_file;        /* extra CA bundle, or NULL (copied) */
+    const char *body;           /* POST this body (copied) instead of a GET; NULL = GET */
+    size_t body_len;
+    int block_private;          /* refuse link-local / cloud-metadata addresses */
+    int fresh_connect;          /* a new connection, closed after (benchmarks only) */
     /* Called once on the loop thread; the result is valid during the call only. */
     void (*done)(const struct col_http_result *res, void *ud);
     void *ud;
@@ -45,7 +49,7 @@ struct col_http_request {
 int col_http_new(struct event_base *base, struct col_http **out, char *err, size_t errlen);
 
 /*
- * Starts a GET. Plain http:// is refused unless the host is loopback;
+ * Starts a GET, or a POST when req->body is set. Plain http:// is refused unless the host is loopback;
  * peer and host verification are always on for https. Returns a handle id
  * (> 0) usable with col_http_cancel, or -1 when the request could not start
  * (then done is not called and headers were freed).
@@ -63,6 +67,10 @@ size_t col_http_active(const struct col_http *h);
 
 /* Frees the client; in-flight transfers are aborted without callbacks. */
 void col_http_free(struct col_http *h);
+
+/* 1 for 169.254.0.0/16, fd00:ec2::254, fe80::/10 and IPv4-mapped 169.254/16. */
+struct sockaddr;
+int col_http_is_private_addr(const struct sockaddr *sa);
 
 /* 1 when the URL's host is 127.0.0.0/8, ::1 or localhost. */
 int col_http_is_loopback_url(const char *url);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "../alerts/lifecycle.h"
+#include "../alerts/outbox.h"
 #include "../common/log.h"
 #include "../common/timeutil.h"
 #include "../storage/ts.h"
@@ -429,6 +430,8 @@ struct alerts_out {
     int json;
     json_t *list;
     size_t n;
+    json_t *silences;
+    int64_t now;
 };
 
 static const char *state_time(const json_t *st, const char *key, char *buf, size_t len)
@@ -444,8 +447,13 @@ static int print_alert(const json_t *st, void *ud)
     struct alerts_out *o = ud;
     char a[32], b[32];
     o->n++;
+    const char *sil = strcmp(json_string_value(json_object_get(st, "status")), "firing") == 0
+                          ? alert_silenced_by(o->silences, json_object_get(st, "labels"), o->now)
+                          : NULL;
     if (o->json) {
         json_t *c = json_deep_copy(st);
+        if (c && sil)
+            json_object_set_new(c, "silenced_by", json_string(sil));
         static const char *const times[] = {"starts_at", "ends_at", "last_eval", "last_notified"};
         for (size_t i = 0; c && i < sizeof times / sizeof times[0]; i++) {
             json_int_t t = json_integer_value(json_object_get(c, times[i]));
@@ -458,7 +466,7 @@ static int print_alert(const json_t *st, void *ud)
         return c && json_array_append_new(o->list, c) == 0 ? 0 : -1;
     }
     printf("%-8s  %-8s  %-22s  %-20s  %-20s  %s\n",
-           json_string_value(json_object_get(st, "status")),
+           sil ? "silenced" : json_string_value(json_object_get(st, "status")),
            json_string_value(json_object_get(st, "severity")),
            json_string_value(json_object_get(st, "rule_name")),
            state_time(st, "starts_at", a, sizeof a), state_time(st, "ends_at", b, sizeof b),
@@ -503,7 +511,12 @@ static int cmd_alerts(int argc, char **argv)
         cfg_free(cfg);
         return EXIT_RUNTIME;
     }
-    struct alerts_out o = {.json = strcmp(format, "json") == 0, .list = json_array()};
+    struct alerts_out o = {.json = strcmp(format, "json") == 0,
+                           .list = json_array(),
+                           .silences = alert_silences_load(cfg->data_dir, err, sizeof err),
+                           .now = (int64_t)time(NULL)};
+    if (!o.silences)
+        o.silences = json_array(); /* an unreadable silences file hides no alert here */
     if (!o.json)
         printf("%-8s  %-8s  %-22s  %-20s  %-20s  %s\n", "STATUS", "SEVERITY", "RULE", "STARTS_AT",
                "ENDS_AT", "SUMMARY");
@@ -523,7 +536,188 @@ static int cmd_alerts(int argc, char **argv)
         printf("(no %s alerts)\n", strcmp(status, "all") == 0 ? "" : status);
     }
     json_decref(o.list);
+    json_decref(o.silences);
     ts_close(st);
+    cfg_free(cfg);
+    return rc;
+}
+
+/* ---- sink-test ---- */
+
+static int cmd_sink_test(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"sink", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = NULL, *name = NULL;
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 's': name = optarg; break;
+        case 'h': print_help(find_command("sink-test"), stdout); return 0;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return usage_error("sink-test", "unexpected argument '%s'", argv[optind]);
+    if (!name)
+        return usage_error("sink-test", "--sink NAME is required");
+    struct config *cfg = NULL;
+    if ((rc = load_config("sink-test", path, &cfg)) != 0)
+        return rc;
+    const struct cfg_sink *sink = NULL;
+    for (size_t i = 0; i < cfg->n_sinks && !sink; i++) {
+        if (strcmp(cfg->sinks[i].name, name) == 0)
+            sink = &cfg->sinks[i];
+    }
+    if (!sink) {
+        cfg_free(cfg);
+        return usage_error("sink-test", "no sink named '%s' in the configuration", name);
+    }
+    int64_t now = (int64_t)time(NULL);
+    char at[32], id[64], err[512];
+    tu_format_time(now, at, sizeof at);
+    snprintf(id, sizeof id, "sink-test-%lld", (long long)now);
+    json_t *p = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{}, s:[], s:s, s:n, s:s}",
+        "version", "1", "id", id, "fingerprint", "0000000000000000", "status", "firing", "rule",
+        "sink_test", "rule_name", "sink-test", "severity", "info", "summary",
+        "byokwatch test alert: this sink is configured correctly", "labels", "provider",
+        "byokwatch", "sink", name, "observed", "root_causes", "starts_at", at, "ends_at",
+        "generated_at", at);
+    rc = EXIT_RUNTIME;
+    if (!p) {
+        fprintf(stderr, "byokwatch sink-test: out of memory\n");
+    } else if (alert_sink_send_once(cfg, sink, p, now, err, sizeof err) == 0) {
+        printf("sink %s (%s): test alert delivered (%s)\n", name, sink->type, err[0] ? err : "ok");
+        rc = 0;
+    } else {
+        fprintf(stderr, "byokwatch sink-test: sink %s (%s): %s\n", name, sink->type, err);
+    }
+    json_decref(p);
+    cfg_free(cfg);
+    return rc;
+}
+
+/* ---- silence ---- */
+
+static int print_silence(const json_t *s, void *ud)
+{
+    (void)ud;
+    char a[32], b[32], m[512] = "";
+    size_t o = 0;
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)json_object_get(s, "matchers"), k, v)
+    {
+        int n = snprintf(m + o, sizeof m - o, "%s%s=%s", o ? "," : "", k, json_string_value(v));
+        if (n > 0 && (size_t)n < sizeof m - o)
+            o += (size_t)n;
+    }
+    printf(
+        "%-16s  %-8s  %-20s  %-20s  %-30s  %s\n", json_string_value(json_object_get(s, "id")),
+        json_is_true(json_object_get(s, "active")) ? "active" : "expired",
+        tu_format_time((int64_t)json_integer_value(json_object_get(s, "starts_at")), a, sizeof a),
+        tu_format_time((int64_t)json_integer_value(json_object_get(s, "ends_at")), b, sizeof b), m,
+        json_string_value(json_object_get(s, "comment")));
+    return 0;
+}
+
+/* Creates the store when it does not exist yet, so silences.json has a home. */
+static int ensure_store(const struct config *cfg, char *err, size_t errlen)
+{
+    struct ts_store *st = NULL;
+    struct ts_options so = {.read_only = 1, .retention = cfg->retention};
+    if (ts_open(cfg->data_dir, &so, &st, err, errlen) == 0) {
+        ts_close(st);
+        return 0;
+    }
+    so.read_only = 0;
+    so.create = 1;
+    int rc = ts_open(cfg->data_dir, &so, &st, err, errlen);
+    if (rc == -TS_ELOCKED)
+        return 0; /* a daemon has it: it exists */
+    if (rc != 0)
+        return -1;
+    ts_close(st);
+    return 0;
+}
+
+static int cmd_silence(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"match", required_argument, NULL, 'm'},
+                                         {"for", required_argument, NULL, 'f'},
+                                         {"comment", required_argument, NULL, 'C'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = NULL, *match = NULL, *dur_s = NULL, *comment = NULL;
+    int64_t now = (int64_t)time(NULL);
+    int ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:m:f:C:n:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 'm': match = optarg; break;
+        case 'f': dur_s = optarg; break;
+        case 'C': comment = optarg; break;
+        case 'n':
+            if ((rc = parse_time_opt("silence", "--now", optarg, &now)) != 0)
+                return rc;
+            break;
+        case 'h': print_help(find_command("silence"), stdout); return 0;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc)
+        return usage_error("silence", "say add, list or expire");
+    const char *sub = argv[optind];
+    int add = strcmp(sub, "add") == 0, list = strcmp(sub, "list") == 0,
+        expire = strcmp(sub, "expire") == 0;
+    if (!add && !list && !expire)
+        return usage_error("silence", "unknown subcommand '%s' (add, list or expire)", sub);
+    if ((expire && optind + 2 != argc) || (!expire && optind + 1 != argc))
+        return usage_error("silence",
+                           expire ? "expire takes one silence id" : "unexpected argument '%s'",
+                           argv[argc - 1]);
+    int64_t dur = 0;
+    if (add) {
+        if (!match || !dur_s || !comment)
+            return usage_error("silence", "add needs --match, --for and --comment");
+        if (tu_parse_duration(dur_s, &dur) != 0 || dur <= 0)
+            return usage_error("silence", "bad --for duration '%s' (use e.g. 30m, 4h, 2d)", dur_s);
+    }
+    struct config *cfg = NULL;
+    if ((rc = load_config("silence", path, &cfg)) != 0)
+        return rc;
+    char err[1024], id[32];
+    rc = 0;
+    if (add) {
+        if (ensure_store(cfg, err, sizeof err) != 0 ||
+            alert_silence_add(cfg->data_dir, match, dur, comment, now, id, sizeof id, err,
+                              sizeof err) != 0) {
+            fprintf(stderr, "byokwatch silence: %s\n", err);
+            rc = strstr(err, "matcher") ? EXIT_USAGE : EXIT_RUNTIME;
+        } else {
+            printf("%s\n", id);
+        }
+    } else if (list) {
+        printf("%-16s  %-8s  %-20s  %-20s  %-30s  %s\n", "ID", "STATE", "STARTS_AT", "ENDS_AT",
+               "MATCHERS", "COMMENT");
+        if (alert_silence_list(cfg->data_dir, now, print_silence, NULL, err, sizeof err) != 0) {
+            fprintf(stderr, "byokwatch silence: %s\n", err);
+            rc = EXIT_RUNTIME;
+        }
+    } else if (alert_silence_expire(cfg->data_dir, argv[optind + 1], now, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch silence: %s\n", err);
+        rc = EXIT_RUNTIME;
+    } else {
+        printf("expired %s\n", argv[optind + 1]);
+    }
     cfg_free(cfg);
     return rc;
 }
@@ -552,6 +746,16 @@ static const struct command commands[] = {
      "List the alerts the analyzers raised, with their state: firing ones by default.\n"
      "Reads the data directory, so it works while the daemon runs.",
      "alerts --config FILE [--status firing|resolved|all] [--format table|json]", cmd_alerts},
+    {"sink-test",
+     "Send one test alert to the named sink now (outside the outbox) and report what it\n"
+     "answered: exit 0 when it accepted the alert, 1 otherwise.",
+     "sink-test --config FILE --sink NAME", cmd_sink_test},
+    {"silence",
+     "Silence alerts whose labels match, for a while: they are still recorded and listed\n"
+     "by 'alerts', but not delivered to any sink. 'add' prints the new silence's id.",
+     "silence --config FILE add --match LABEL=VALUE[,...] --for DURATION --comment TEXT\n"
+     "       byokwatch silence --config FILE list | expire ID",
+     cmd_silence},
     {"version", "Print the version of byokwatch and its libraries.", "version", cmd_version},
 };
 
