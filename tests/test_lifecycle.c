@@ -103,7 +103,7 @@ static void make_result(struct fx *f, struct ana_rule_result *r, int ok,
 /* Applies one result at now and writes it; returns the stats. */
 static struct alert_stats apply(struct fx *f, struct ana_rule_result *r, size_t n, int64_t now)
 {
-    struct alert_stats s;
+    struct alert_stats s = {0};
     struct ts_batch *b = ts_batch_new();
     assert_non_null(b);
     if (alert_apply(f->st, b, r, n, now, &s, f->err, sizeof f->err) != 0)
