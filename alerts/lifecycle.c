@@ -291,9 +291,10 @@ int alert_apply(struct ts_store *st, struct ts_batch *b, const struct ana_rule_r
     struct states s = {.by_fp = json_object()};
     json_t *seen = json_object(), *ok_rules = json_object();
     int rc = -1;
-    json_t *sink = stats->notifications;
+    json_t *sink = stats->notifications, *firing_now = stats->firing_now;
     memset(stats, 0, sizeof *stats);
     stats->notifications = sink;
+    stats->firing_now = firing_now;
     if (!s.by_fp || !seen || !ok_rules) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -321,6 +322,11 @@ int alert_apply(struct ts_store *st, struct ts_batch *b, const struct ana_rule_r
         if (json_object_get(seen, fp) || !json_object_get(ok_rules, jstr(state, "rule_name")) ||
             jint(state, "last_eval") > now) {
             stats->firing++;
+            json_t *p = stats->firing_now ? payload_of(state, now) : NULL;
+            if (p && json_array_append_new(stats->firing_now, p) != 0) {
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
             continue;
         }
         if (resolve(b, state, now, stats) != 0) {

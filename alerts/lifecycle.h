@@ -35,6 +35,8 @@ void alert_fingerprint(const char *rule_name, const struct ana_label *labels, si
 struct alert_stats {
     json_t *notifications; /* set by the caller to a JSON array to receive each new
                               notification payload (borrowed), or NULL */
+    json_t *firing_now;    /* likewise: the payload of every alert firing after the run
+                              (for sinks that want firing alerts re-sent, Alertmanager) */
     size_t firing;         /* alerts firing after the run */
     size_t fired;          /* notifications of newly firing alerts */
     size_t realert;        /* notifications repeated because realert passed */

@@ -312,12 +312,57 @@ int alert_silence_expire(const char *data_dir, const char *id, int64_t now, char
 
 /* ---- queueing ---- */
 
+/*
+ * Alertmanager forgets a firing alert that is not re-sent: each run puts
+ * every firing alert under "q/<sink>/~r/<fingerprint>" (after the timed
+ * entries, one per alert, overwritten each run) and a resolution removes it
+ * in the same batch, so a stale "firing" never follows a "resolved".
+ */
+static int refresh_key(char *key, size_t len, const char *sink, const char *fp)
+{
+    int n = snprintf(key, len, Q_PREFIX "%s/~r/%s", sink, fp);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+static int wants_refresh(const struct cfg_sink *s)
+{
+    return strcmp(s->type, "alertmanager") == 0;
+}
+
+static int put_refresh(struct ts_batch *b, const struct config *cfg, const json_t *firing_now,
+                       const json_t *silences, int64_t now)
+{
+    size_t i;
+    const json_t *p;
+    json_array_foreach(firing_now, i, p)
+    {
+        if (alert_silenced_by(silences, json_object_get(p, "labels"), now))
+            continue;
+        for (size_t k = 0; k < cfg->n_sinks; k++) {
+            const struct cfg_sink *s = &cfg->sinks[k];
+            char key[KEY_MAX];
+            if (!wants_refresh(s) || !sink_wants(s, p) ||
+                refresh_key(key, sizeof key, s->name, jstr(p, "fingerprint")) != 0)
+                continue;
+            json_t *e = json_pack("{s:O, s:i, s:I, s:I}", "payload", p, "attempts", 0, "enqueued",
+                                  (json_int_t)now, "next_try", (json_int_t)0);
+            if (!e || put_json(b, TS_OUTBOX, key, e) != 0) {
+                json_decref(e);
+                return -1;
+            }
+            json_decref(e);
+        }
+    }
+    return 0;
+}
+
 int alert_outbox_enqueue(struct ts_store *st, struct ts_batch *b, const struct config *cfg,
-                         const json_t *notifications, int64_t now, size_t *queued, size_t *silenced,
-                         char *err, size_t errlen)
+                         const json_t *notifications, const json_t *firing_now, int64_t now,
+                         size_t *queued, size_t *silenced, char *err, size_t errlen)
 {
     *queued = *silenced = 0;
-    if (json_array_size(notifications) == 0 || cfg->n_sinks == 0)
+    if ((json_array_size(notifications) == 0 && json_array_size(firing_now) == 0) ||
+        cfg->n_sinks == 0)
         return 0;
     (void)st;
     json_t *sil = alert_silences_load(cfg->data_dir, err, errlen);
@@ -338,9 +383,12 @@ int alert_outbox_enqueue(struct ts_store *st, struct ts_batch *b, const struct c
         }
         for (size_t k = 0; k < cfg->n_sinks; k++) {
             const struct cfg_sink *s = &cfg->sinks[k];
+            char key[KEY_MAX];
+            if (wants_refresh(s) && strcmp(jstr(p, "status"), "resolved") == 0 &&
+                refresh_key(key, sizeof key, s->name, jstr(p, "fingerprint")) == 0)
+                ts_batch_delete(b, TS_OUTBOX, key, strlen(key));
             if (!sink_wants(s, p))
                 continue;
-            char key[KEY_MAX];
             int n = snprintf(key, sizeof key, Q_PREFIX "%s/%016llx/%s", s->name,
                              (unsigned long long)(t ? t : now), jstr(p, "id"));
             json_t *e = json_pack("{s:O, s:i, s:I, s:I}", "payload", p, "attempts", 0, "enqueued",
@@ -353,6 +401,10 @@ int alert_outbox_enqueue(struct ts_store *st, struct ts_batch *b, const struct c
             json_decref(e);
             (*queued)++;
         }
+    }
+    if (put_refresh(b, cfg, firing_now, sil, now) != 0) {
+        snprintf(err, errlen, "cannot queue the re-send of firing alerts");
+        goto out;
     }
     rc = 0;
 out:

@@ -27,11 +27,14 @@
  * Queues each notification (INTERFACE.md payloads) for every configured
  * sink whose min_severity and rules filters let it through, unless an
  * active silence matches its labels (then it is counted in *silenced and
- * not queued). Entries go into b. 0 ok, -1 with err.
+ * not queued). firing_now (may be NULL) holds every alert firing after the
+ * run: Alertmanager sinks get each re-sent (one entry per alert, replaced
+ * each run) since Alertmanager expires alerts that are not. Entries go into
+ * b. 0 ok, -1 with err.
  */
 int alert_outbox_enqueue(struct ts_store *st, struct ts_batch *b, const struct config *cfg,
-                         const json_t *notifications, int64_t now, size_t *queued, size_t *silenced,
-                         char *err, size_t errlen);
+                         const json_t *notifications, const json_t *firing_now, int64_t now,
+                         size_t *queued, size_t *silenced, char *err, size_t errlen);
 
 /* Number of queued deliveries for sink (NULL = every sink). */
 size_t alert_outbox_pending(struct ts_store *st, const char *sink);

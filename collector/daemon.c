@@ -1074,18 +1074,18 @@ static int run_analysis(struct daemon *d)
     int64_t now = now_of(d);
     const struct ana_rule_result *res;
     size_t n;
-    struct alert_stats as = {.notifications = json_array()};
+    struct alert_stats as = {.notifications = json_array(), .firing_now = json_array()};
     struct ts_batch *b = ts_batch_new();
     int rc = -1;
     size_t queued = 0, silenced = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!b || !as.notifications ||
+    if (!b || !as.notifications || !as.firing_now ||
         ana_engine_evaluate(d->engine, d->st, now, &d->changes, b, &res, &n, err, sizeof err) !=
             0 ||
         alert_apply(d->st, b, res, n, now, &as, err, sizeof err) != 0 ||
-        alert_outbox_enqueue(d->st, b, d->cfg, as.notifications, now, &queued, &silenced, err,
-                             sizeof err) != 0 ||
+        alert_outbox_enqueue(d->st, b, d->cfg, as.notifications, as.firing_now, now, &queued,
+                             &silenced, err, sizeof err) != 0 ||
         ts_write(d->st, b, err, sizeof err) != 0) {
         log_event(LOG_ERROR, "analysis.failed", "reason=\"%s\"", b ? err : "out of memory");
         goto out;
@@ -1108,6 +1108,7 @@ static int run_analysis(struct daemon *d)
     alert_worker_kick(d->worker);
 out:
     json_decref(as.notifications);
+    json_decref(as.firing_now);
     ts_batch_free(b);
     return rc;
 }
