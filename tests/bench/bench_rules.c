@@ -776,7 +776,7 @@ struct run {
     double eval_ms, apply_ms, write_ms, total_ms;
     double cpu_ms; /* process CPU time over the same span (the aggregation helper thread too) */
     size_t conditions, failed;
-    struct alert_stats as = {0};
+    struct alert_stats as;
 };
 
 static int analyse(struct ana_engine *e, struct ts_store *st, int64_t now,
