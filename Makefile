@@ -36,6 +36,8 @@ COLLECTOR_BENCH_BIN := $(BUILD)/bench_collector
 RULES_BENCH_BIN := $(BUILD)/bench_rules
 SIM_SRC  := $(wildcard tests/sim/*.c)
 SIM_BIN  := $(BUILD)/bw-sim
+RECV_SRC := $(wildcard tests/recv/*.c)
+RECV_BIN := $(BUILD)/bw-recv
 
 .PHONY: all deps test asan bench demo install clean lint format check-format
 
@@ -84,6 +86,9 @@ $(BUILD)/tests/%: tests/%.c $(LIB) tests/testutil.h
 $(SIM_BIN): $(SIM_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
+$(RECV_BIN): $(RECV_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
 $(BENCH_BIN): tests/bench/bench_store.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
@@ -100,11 +105,13 @@ $(COLLECTOR_BENCH_BIN): tests/bench/bench_collector.c $(LIB) tests/simutil.h tes
 
 # The corpus replayers run first so that the output ends with cmocka's summary.
 test: deps
-	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN) $(FUZZ_REPLAY_BIN) $(if $(SIM_SRC),$(SIM_BIN))
+	@$(MAKE) --no-print-directory $(BIN) $(TEST_BIN) $(FUZZ_REPLAY_BIN) $(if $(SIM_SRC),$(SIM_BIN)) \
+		$(if $(RECV_SRC),$(RECV_BIN))
 	@rc=0; for t in $(FUZZ_TARGETS); do \
 		$(BUILD)/tests/fuzz_replay_$$t tests/fuzz/corpus/$$t || rc=1; \
 	done; \
-	BW_BIN=$(abspath $(BIN)) BW_SIM=$(abspath $(SIM_BIN)) scripts/run-tests.sh $(TEST_BIN) || rc=1; \
+	BW_BIN=$(abspath $(BIN)) BW_SIM=$(abspath $(SIM_BIN)) BW_RECV=$(abspath $(RECV_BIN)) \
+		scripts/run-tests.sh $(TEST_BIN) || rc=1; \
 	exit $$rc
 
 $(BUILD)/tests/fuzz_replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB) $(FUZZ_HDR)
@@ -134,9 +141,10 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 		CFLAGS="-O1" build/asan/byokwatch $(TEST_SRC:tests/%.c=build/asan/tests/%) \
-		$(if $(SIM_SRC),build/asan/bw-sim)
+		$(if $(SIM_SRC),build/asan/bw-sim) $(if $(RECV_SRC),build/asan/bw-recv)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		BW_BIN=$(abspath build/asan/byokwatch) BW_SIM=$(abspath build/asan/bw-sim) \
+		BW_RECV=$(abspath build/asan/bw-recv) \
 		scripts/run-tests.sh $(TEST_SRC:tests/%.c=build/asan/tests/%)
 
 demo: deps
@@ -160,8 +168,8 @@ install: all
 # valist checker reports "uninitialized va_list" after the first (llvm-project#40656).
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr --std=c11 -I common $(LIB_SRC) collector/main.c $(SIM_SRC)
-	@rc=0; for f in $(LIB_SRC) collector/main.c $(SIM_SRC); do \
+		--inline-suppr --std=c11 -I common $(LIB_SRC) collector/main.c $(SIM_SRC) $(RECV_SRC)
+	@rc=0; for f in $(LIB_SRC) collector/main.c $(SIM_SRC) $(RECV_SRC); do \
 		echo "clang-tidy $$f"; \
 		clang-tidy --quiet $$f -- $(CFLAGS_BASE) $(PKG_CFLAGS) || rc=1; \
 	done; exit $$rc
@@ -172,4 +180,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(SIM_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/collector/main.d $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(SIM_SRC:%.c=$(BUILD)/obj/%.d) $(RECV_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/collector/main.d $(TEST_BIN:=.d)

@@ -172,8 +172,9 @@ static int silence_active(const json_t *s, int64_t now)
     return from <= now && now < to;
 }
 
-const char *alert_silenced_by(const json_t *silences, const json_t *labels, int64_t now)
+const char *alert_silenced_by(const json_t *silences, const json_t *alert, int64_t now)
 {
+    const json_t *labels = json_object_get(alert, "labels");
     size_t i;
     const json_t *s;
     json_array_foreach(silences, i, s)
@@ -186,7 +187,11 @@ const char *alert_silenced_by(const json_t *silences, const json_t *labels, int6
         int all = json_object_size(m) > 0;
         json_object_foreach((json_t *)m, k, v)
         {
+            /* a label, else one of the alert's own fields (rule, rule_name, severity) */
             const char *have = json_string_value(json_object_get(labels, k));
+            if (!have && (strcmp(k, "rule") == 0 || strcmp(k, "rule_name") == 0 ||
+                          strcmp(k, "severity") == 0))
+                have = json_string_value(json_object_get(alert, k));
             if (!have || strcmp(have, json_string_value(v)) != 0) {
                 all = 0;
                 break;
@@ -336,7 +341,7 @@ static int put_refresh(struct ts_batch *b, const struct config *cfg, const json_
     const json_t *p;
     json_array_foreach(firing_now, i, p)
     {
-        if (alert_silenced_by(silences, json_object_get(p, "labels"), now))
+        if (alert_silenced_by(silences, p, now))
             continue;
         for (size_t k = 0; k < cfg->n_sinks; k++) {
             const struct cfg_sink *s = &cfg->sinks[k];
@@ -374,7 +379,7 @@ int alert_outbox_enqueue(struct ts_store *st, struct ts_batch *b, const struct c
     json_array_foreach(notifications, i, p)
     {
         int64_t t = gen_time(p);
-        const char *by = alert_silenced_by(sil, json_object_get(p, "labels"), t ? t : now);
+        const char *by = alert_silenced_by(sil, p, t ? t : now);
         if (by) {
             (*silenced)++;
             log_event(LOG_INFO, "alert.silenced", "fingerprint=%s status=%s silence=%s",
@@ -633,6 +638,7 @@ struct sink_state {
 
 struct alert_worker {
     struct alert_worker_opts o;
+    size_t dead; /* deliveries moved to the dead-letter list by this worker */
     struct sink_state *sinks;
     size_t n;
     struct event *kick_ev;
@@ -720,6 +726,7 @@ static void dead_letter(struct sink_state *s, size_t from, size_t to, const char
             put_json(b, TS_OUTBOX, key, d);
         json_decref(d);
         ts_batch_delete(b, TS_OUTBOX, s->batch[i].key, strlen(s->batch[i].key));
+        s->w->dead++;
         log_event(LOG_ERROR, "sink.dead_letter", "sink=%s id=%s reason=\"%s\" status=%ld",
                   s->cfg->name, jstr(p, "id"), reason, status);
     }
@@ -976,6 +983,11 @@ void alert_worker_kick(struct alert_worker *w)
 {
     if (w)
         event_active(w->kick_ev, EV_TIMEOUT, 0);
+}
+
+size_t alert_worker_dead(const struct alert_worker *w)
+{
+    return w ? w->dead : 0;
 }
 
 int alert_worker_idle(const struct alert_worker *w)

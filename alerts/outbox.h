@@ -71,8 +71,12 @@ int alert_silence_expire(const char *data_dir, const char *id, int64_t now, char
 /* Every silence (a new JSON array; [] when there is none), or NULL with err. */
 json_t *alert_silences_load(const char *data_dir, char *err, size_t errlen);
 
-/* The id of the first silence active at now whose matchers all equal labels, or NULL. */
-const char *alert_silenced_by(const json_t *silences, const json_t *labels, int64_t now);
+/*
+ * The id of the first silence active at now whose matchers all hold for
+ * alert (a payload or a state: a matcher names one of its labels, or its
+ * "rule", "rule_name" or "severity"), or NULL.
+ */
+const char *alert_silenced_by(const json_t *silences, const json_t *alert, int64_t now);
 
 /* ---- the worker ---- */
 
@@ -97,6 +101,9 @@ void alert_worker_free(struct alert_worker *w);
 
 /* Starts delivering what is queued (after an analysis, at start-up, on a timer). */
 void alert_worker_kick(struct alert_worker *w);
+
+/* Deliveries this worker moved to the dead-letter list (refused, or too old). */
+size_t alert_worker_dead(const struct alert_worker *w);
 
 /* 1 when no delivery is in flight and no sink will try again on its own now. */
 int alert_worker_idle(const struct alert_worker *w);

@@ -23,7 +23,7 @@
  * last successful cycle (meta "health/<account>"), so a source that backs
  * off longer than the rule's window does not flap.
  */
-#define COLLECTOR_LOOKBACK (7 * 86400)
+#define COLLECTOR_LOOKBACK (7LL * 86400)
 #define IP_CAP_MIN 256 /* distinct IPs kept per actor (at least distinct_ips) */
 #define DETAIL_IPS 20  /* IPs listed in an alert's details */
 

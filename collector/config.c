@@ -795,7 +795,7 @@ static int64_t dur_of(const json_t *obj, const char *key)
 static int post_spend_spike(struct lctx *c, json_t *o, const char *path)
 {
     char p[CFG_PATH_MAX];
-    const int64_t week = 7 * 86400;
+    const int64_t week = 7LL * 86400;
     int64_t baseline = dur_of(o, "baseline"), window = dur_of(o, "window");
     if (baseline <= window) {
         if (mkpath_key(c, p, path, "baseline") < 0)

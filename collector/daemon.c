@@ -1524,7 +1524,14 @@ int col_run(struct col_run_opts *opts)
     if (d.once && d.stopping)
         rc = 1;
     if (d.once && !d.stopping) {
-        size_t pending = alert_outbox_pending(d.st, NULL);
+        size_t pending = alert_outbox_pending(d.st, NULL), dead = alert_worker_dead(d.worker);
+        if (dead) {
+            fprintf(stderr,
+                    "byokwatch: %zu alert deliveries were refused by their sink and moved to the "
+                    "dead-letter list (see the log)\n",
+                    dead);
+            rc = 1;
+        }
         if (pending) {
             fprintf(stderr,
                     "byokwatch: %zu alert deliveries are still pending (a sink did not accept "

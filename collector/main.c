@@ -448,7 +448,7 @@ static int print_alert(const json_t *st, void *ud)
     char a[32], b[32];
     o->n++;
     const char *sil = strcmp(json_string_value(json_object_get(st, "status")), "firing") == 0
-                          ? alert_silenced_by(o->silences, json_object_get(st, "labels"), o->now)
+                          ? alert_silenced_by(o->silences, st, o->now)
                           : NULL;
     if (o->json) {
         json_t *c = json_deep_copy(st);

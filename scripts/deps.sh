@@ -5,8 +5,10 @@
 # Usage: scripts/deps.sh [extra-package ...]
 set -eu
 
+# prometheus-alertmanager and rsyslog are peers the sink tests start
+# themselves (tests/peers.h), with their own configs and ports.
 PKGS="gcc make pkg-config librocksdb-dev libjansson-dev libcurl4-openssl-dev \
-libevent-dev libssl-dev libcmocka-dev libsqlite3-dev $*"
+libevent-dev libssl-dev libcmocka-dev libsqlite3-dev prometheus-alertmanager rsyslog $*"
 
 missing=""
 for p in $PKGS; do
