@@ -966,7 +966,7 @@ static void sink_next(struct sink_state *s)
         }
         return;
     }
-    maybe_idle(w);
+    /* idleness is judged by on_kick once every sink had its turn */
 }
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
