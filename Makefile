@@ -148,7 +148,7 @@ asan: deps
 		scripts/run-tests.sh $(TEST_SRC:tests/%.c=build/asan/tests/%)
 
 demo: deps
-	@$(MAKE) --no-print-directory $(BIN) $(SIM_BIN)
+	@$(MAKE) --no-print-directory $(BIN) $(SIM_BIN) $(RECV_BIN)
 	@scripts/demo.sh
 
 bench: deps

@@ -17,7 +17,10 @@ WEEK_AGO=$(date -u -d "$NOW - 7 days" +%Y-%m-%dT%H:00:00Z)
     --openai-key sk-admin-demo-0001 --anthropic-key sk-ant-admin01-demo-0002 \
     >"$DEMO/sim.out" 2>"$DEMO/sim.log" &
 SIM_PID=$!
-trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT INT TERM
+# a webhook receiver standing in for a SIEM: it checks each alert's signature
+build/bw-recv --port 0 --hmac-secret demo-hmac-secret >"$DEMO/recv.out" 2>"$DEMO/recv.log" &
+RECV_PID=$!
+trap 'kill "$SIM_PID" "$RECV_PID" 2>/dev/null || true' EXIT INT TERM
 i=0
 until grep -q '^listening ' "$DEMO/sim.out" 2>/dev/null; do
     i=$((i + 1))
@@ -25,6 +28,13 @@ until grep -q '^listening ' "$DEMO/sim.out" 2>/dev/null; do
     sleep 0.05
 done
 PORT=$(sed -n 's/^listening //p' "$DEMO/sim.out")
+i=0
+until grep -q '^listening ' "$DEMO/recv.out" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ]; then echo "demo: the webhook receiver did not start" >&2; exit 1; fi
+    sleep 0.05
+done
+RECV_PORT=$(sed -n 's/^listening //p' "$DEMO/recv.out")
 
 umask 077
 cat >"$DEMO/byokwatch.json" <<JSON
@@ -63,16 +73,21 @@ cat >"$DEMO/byokwatch.json" <<JSON
     {"type": "key_age", "name": "rotation-90d", "max_age": "90d", "severity": "info"},
     {"type": "cost_drift", "name": "billed-vs-estimated", "max_drift_pct": 15},
     {"type": "collector_health", "name": "collector-health"}
+  ],
+  "sinks": [
+    {"type": "webhook", "name": "siem", "url": "http://127.0.0.1:$RECV_PORT/byokwatch",
+     "hmac_secret_env": "DEMO_HMAC_SECRET"}
   ]
 }
 JSON
 export DEMO_OPENAI_ADMIN_KEY=sk-admin-demo-0001
 export DEMO_ANTHROPIC_ADMIN_KEY=sk-ant-admin01-demo-0002
+export DEMO_HMAC_SECRET=demo-hmac-secret
 
 echo "== byokwatch demo: simulator on 127.0.0.1:$PORT, now = $NOW"
 "$BIN" check-config --config "$DEMO/byokwatch.json"
 echo
-echo "== byokwatch run --once (35-day backfill of both providers, then every rule)"
+echo "== byokwatch run --once (35-day backfill of both providers, every rule, deliveries)"
 start=$(date +%s.%N)
 if ! "$BIN" run --config "$DEMO/byokwatch.json" --once --now "$NOW" 2>"$DEMO/run.log"; then
     echo "demo: the collector cycle failed; see $DEMO/run.log" >&2
@@ -81,6 +96,8 @@ if ! "$BIN" run --config "$DEMO/byokwatch.json" --once --now "$NOW" 2>"$DEMO/run
 fi
 end=$(date +%s.%N)
 grep -E 'event=(collector.cycle_done|analysis.done)' "$DEMO/run.log" | sed 's/^ts=[^ ]* //'
+echo "the signed webhook sink delivered: $(curl -s "http://127.0.0.1:$RECV_PORT/_recv/stats" |
+    sed -n 's/.*"ok": *\([0-9]*\).*"good_signatures": *\([0-9]*\).*/\1 alerts, \2 with a valid signature/p')"
 awk -v a="$start" -v b="$end" 'BEGIN { printf "collector cycle took %.2f s\n", b - a }'
 
 q() { "$BIN" query --config "$DEMO/byokwatch.json" --now "$NOW" "$@"; }
@@ -111,4 +128,4 @@ echo "== Alerts the rules raised (byokwatch alerts)"
 echo
 echo "Data directory: $DEMO/data   log: $DEMO/run.log"
 echo "Full alerts with root causes: $BIN alerts --config $DEMO/byokwatch.json --format json"
-echo "(Sinks and the weekly report arrive with the sink and report issues.)"
+echo "(The weekly report arrives with the report issue.)"

@@ -8,7 +8,7 @@ set -eu
 # prometheus-alertmanager and rsyslog are peers the sink tests start
 # themselves (tests/peers.h), with their own configs and ports.
 PKGS="gcc make pkg-config librocksdb-dev libjansson-dev libcurl4-openssl-dev \
-libevent-dev libssl-dev libcmocka-dev libsqlite3-dev prometheus-alertmanager rsyslog $*"
+libevent-dev libssl-dev libcmocka-dev libsqlite3-dev prometheus-alertmanager rsyslog curl $*"
 
 missing=""
 for p in $PKGS; do
