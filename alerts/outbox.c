@@ -632,6 +632,8 @@ struct sink_state {
     int attempts; /* consecutive RETRY results */
     struct entry *batch;
     size_t n_batch;
+    char *cursor; /* the next scan starts here: just past the last key sent or dropped */
+    size_t cursor_len;
     struct event *timer;
     struct log_complaint complaint;
 };
@@ -702,6 +704,22 @@ static void maybe_idle(struct alert_worker *w)
 {
     if (w->o.on_idle && all_idle(w))
         w->o.on_idle(w->o.ud);
+}
+
+/*
+ * Remembers the key just past entry i of the batch, so the next scan of the
+ * queue does not step over the tombstones of what was just deleted.
+ */
+static void advance_cursor(struct sink_state *s, size_t i)
+{
+    size_t kl = strlen(s->batch[i].key);
+    char *c = malloc(kl + 1);
+    if (!c)
+        return;                         /* the next scan just starts from the front */
+    memcpy(c, s->batch[i].key, kl + 1); /* with its NUL: the smallest key after it */
+    free(s->cursor);
+    s->cursor = c;
+    s->cursor_len = kl + 1;
 }
 
 /* Puts the batch's entries under the dead-letter prefix with why. */
@@ -789,6 +807,8 @@ static void conclude(struct sink_state *s, enum verdict v, long status, const ch
         ts_batch_free(b);
         log_event(LOG_INFO, "sink.delivered", "sink=%s alerts=%zu status=%ld", s->cfg->name,
                   s->n_batch, status);
+        if (s->n_batch)
+            advance_cursor(s, s->n_batch - 1);
         if (s->attempts)
             log_release(&s->complaint, "sink.recovered", "sink=%s", s->cfg->name);
         s->attempts = 0;
@@ -798,6 +818,8 @@ static void conclude(struct sink_state *s, enum verdict v, long status, const ch
     }
     if (v == V_DROP) {
         dead_letter(s, 0, s->n_batch, why, status, snippet);
+        if (s->n_batch)
+            advance_cursor(s, s->n_batch - 1);
         batch_free(s);
         alert_worker_kick(w);
         return;
@@ -890,7 +912,8 @@ static void sink_next(struct sink_state *s)
         s->batch = calloc(cap, sizeof *s->batch);
         struct load_ctx l = {.s = s, .cap = cap};
         if (!s->batch ||
-            ts_scan(w->o.st, TS_OUTBOX, prefix, (size_t)n, load_one, &l, err, sizeof err) != 0 ||
+            ts_scan_from(w->o.st, TS_OUTBOX, prefix, (size_t)n, s->cursor, s->cursor_len, load_one,
+                         &l, err, sizeof err) != 0 ||
             l.oom) {
             log_event(LOG_ERROR, "sink.store_failed", "sink=%s reason=\"cannot read the queue\"",
                       s->cfg->name);
@@ -899,6 +922,14 @@ static void sink_next(struct sink_state *s)
         }
         if (s->n_batch == 0) {
             batch_free(s);
+            if (s->cursor) {
+                /* nothing after the cursor: look once more from the front, where a
+                 * backtest or a re-sent Alertmanager entry may have put something */
+                free(s->cursor);
+                s->cursor = NULL;
+                s->cursor_len = 0;
+                continue;
+            }
             break;
         }
         /* too old to be worth sending: dead letter */
@@ -910,6 +941,7 @@ static void sink_next(struct sink_state *s)
             fresh++;
         if (fresh > 0) {
             dead_letter(s, 0, fresh, "older than max_age", 0, NULL);
+            advance_cursor(s, fresh - 1);
             batch_free(s);
             continue;
         }
@@ -1056,6 +1088,7 @@ void alert_worker_free(struct alert_worker *w)
         if (s->timer)
             event_free(s->timer);
         batch_free(s);
+        free(s->cursor);
         if (s->ops && s->ops->destroy)
             s->ops->destroy(s->ctx);
     }

@@ -1753,6 +1753,14 @@ int ts_scan(struct ts_store *st, enum ts_family fam, const void *prefix, size_t 
             int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ud),
             void *ud, char *err, size_t errlen)
 {
+    return ts_scan_from(st, fam, prefix, plen, NULL, 0, cb, ud, err, errlen);
+}
+
+int ts_scan_from(struct ts_store *st, enum ts_family fam, const void *prefix, size_t plen,
+                 const void *start, size_t slen,
+                 int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ud),
+                 void *ud, char *err, size_t errlen)
+{
     unsigned char lo[256], hi[256];
     if (plen > sizeof lo) {
         snprintf(err, errlen, "scan prefix too long");
@@ -1774,7 +1782,10 @@ int ts_scan(struct ts_store *st, enum ts_family fam, const void *prefix, size_t 
         rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, hlen);
     rocksdb_iterator_t *it =
         rocksdb_create_iterator_cf(st->db, ro, (rocksdb_column_family_handle_t *)kv_cf(st, fam));
-    if (plen > 0)
+    int after = start && slen >= plen && memcmp(start, prefix, plen) == 0;
+    if (after)
+        rocksdb_iter_seek(it, (const char *)start, slen);
+    else if (plen > 0)
         rocksdb_iter_seek(it, (const char *)lo, plen);
     else
         rocksdb_iter_seek_to_first(it);

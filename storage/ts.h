@@ -225,6 +225,17 @@ int ts_scan(struct ts_store *st, enum ts_family fam, const void *prefix, size_t 
             int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ud),
             void *ud, char *err, size_t errlen);
 
+/*
+ * ts_scan starting at start (a key within the prefix; the scan includes
+ * start itself when it exists). Lets a reader that consumes and deletes
+ * keys in order skip what it deleted without stepping over its tombstones.
+ * start NULL (or outside the prefix) scans the whole prefix.
+ */
+int ts_scan_from(struct ts_store *st, enum ts_family fam, const void *prefix, size_t plen,
+                 const void *start, size_t slen,
+                 int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ud),
+                 void *ud, char *err, size_t errlen);
+
 /* Compacts every family (retention runs; merge operands fold). For tests and bench. */
 int ts_compact(struct ts_store *st, char *err, size_t errlen);
 
