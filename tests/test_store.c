@@ -1418,6 +1418,41 @@ static void test_kv_families(void **state)
     ts_batch_free(b);
 }
 
+/* ts_scan_from starts at a key inside the prefix (inclusive), or at the prefix otherwise. */
+static void test_scan_from(void **state)
+{
+    struct fx *f = *state;
+    struct ts_batch *b = ts_batch_new();
+    assert_non_null(b);
+    static const char *const keys[] = {"q/s/1", "q/s/2", "q/s/3", "q/t/1", "q/r/9"};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(ts_batch_put(b, TS_OUTBOX, keys[i], 5, "v", 1), 0);
+    must(ts_write(f->st, b, g_err, sizeof g_err), "ts_write");
+    ts_batch_free(b);
+    struct kv_list l;
+    memset(&l, 0, sizeof l);
+    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/s/1\0", 6, kv_collect, &l, g_err,
+                      sizeof g_err),
+         "ts_scan_from");
+    assert_int_equal(l.n, 2); /* just past q/s/1: q/s/2 and q/s/3, not q/t/1 */
+    assert_memory_equal(l.key[0], "q/s/2", 5);
+    memset(&l, 0, sizeof l);
+    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/s/2", 5, kv_collect, &l, g_err,
+                      sizeof g_err),
+         "ts_scan_from");
+    assert_int_equal(l.n, 2); /* inclusive */
+    memset(&l, 0, sizeof l);
+    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/r/0", 5, kv_collect, &l, g_err,
+                      sizeof g_err),
+         "ts_scan_from");
+    assert_int_equal(l.n, 3); /* a start outside the prefix scans all of it */
+    memset(&l, 0, sizeof l);
+    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/s/9", 5, kv_collect, &l, g_err,
+                      sizeof g_err),
+         "ts_scan_from");
+    assert_int_equal(l.n, 0);
+}
+
 static void test_kv_atomic_with_samples(void **state)
 {
     struct fx *f = *state;
@@ -2124,6 +2159,7 @@ int main(int argc, char **argv)
         T(test_events_scan),
         T(test_events_dedupe),
         T(test_kv_families),
+        T(test_scan_from),
         T(test_kv_atomic_with_samples),
         T(test_persistence),
         T(test_retention),
