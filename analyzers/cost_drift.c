@@ -120,11 +120,11 @@ static int drift_evaluate(void *ctx, const struct ana_ctx *c, struct ana_results
                              .to = today,
                              .step = TU_DAY};
     struct ts_agg_result billed, est = {0};
-    if (ts_aggregate(c->st, &q, &billed, err, errlen) != 0)
+    if (ana_aggregate(c->st, &q, &billed, err, errlen) != 0)
         return -1;
     int rc = -1;
     q.metric = "est_cost_usd";
-    if (billed.n_groups && ts_aggregate(c->st, &q, &est, err, errlen) != 0)
+    if (billed.n_groups && ana_aggregate(c->st, &q, &est, err, errlen) != 0)
         goto out;
     for (size_t g = 0; g < billed.n_groups; g++) {
         const struct ts_agg_group *gr = &billed.groups[g];

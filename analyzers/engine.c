@@ -78,8 +78,10 @@ int ana_engine_evaluate(struct ana_engine *e, struct ts_store *st, int64_t now,
                         const struct ana_changes *changes, struct ts_batch *batch,
                         const struct ana_rule_result **out, size_t *n, char *err, size_t errlen)
 {
-    (void)err;
-    (void)errlen;
+    if (ana_cache_begin(st, now) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     for (size_t i = 0; i < e->n; i++) {
         struct instance *in = &e->inst[i];
         struct ana_rule_result *rr = &e->results[i];
@@ -102,6 +104,7 @@ int ana_engine_evaluate(struct ana_engine *e, struct ts_store *st, int64_t now,
             log_release(&in->complaint, "analyzer.recovered", "rule=%s", in->rule->name);
         }
     }
+    ana_cache_end();
     *out = e->results;
     *n = e->n;
     return 0;

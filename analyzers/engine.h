@@ -149,6 +149,20 @@ int ana_provider_ok(const struct cfg_rule *rule, const char *provider, const cha
 const char *ana_business_unit(const struct config *cfg, const char *project,
                               const char *api_key_id);
 
+/*
+ * ts_aggregate for rules: during an evaluation pass (ana_engine_evaluate),
+ * answered from a per-pass cache of each metric's recent window when the
+ * query fits it (analyzers/cache.c), so rules asking for overlapping data
+ * do not each seek every series; otherwise, and outside a pass, plain
+ * ts_aggregate. Same results, same ownership (free with ts_agg_free).
+ */
+int ana_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_agg_result *out,
+                  char *err, size_t errlen);
+
+/* Starts and ends the pass's cache (the engine does this; tests and benches may). */
+int ana_cache_begin(struct ts_store *st, int64_t now);
+void ana_cache_end(void);
+
 /* ---- the engine ---- */
 
 struct ana_engine;

@@ -127,7 +127,7 @@ static int load_usage(struct ts_store *st, const struct cfg_provider *p, int64_t
                                  .to = now,
                                  .step = TU_HOUR};
         char e[256];
-        if (ts_aggregate(st, &q, &u->res[m], e, sizeof e) != 0) {
+        if (ana_aggregate(st, &q, &u->res[m], e, sizeof e) != 0) {
             snprintf(err, errlen, "reading %s of %s: %s", metrics[m], p->name, e);
             return -1;
         }

@@ -130,7 +130,7 @@ static int rl_evaluate(void *ctx, const struct ana_ctx *c, struct ana_results *o
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (ts_aggregate(c->st, &q, &res, err, errlen) != 0)
+    if (ana_aggregate(c->st, &q, &res, err, errlen) != 0)
         goto out;
     sel = calloc(res.n_groups + 1, sizeof *sel);
     sum = calloc(res.n_groups + 1, sizeof *sum);

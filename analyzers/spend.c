@@ -353,7 +353,7 @@ static int factor_query(struct ts_store *st, const struct ana_spend_query *q, co
                               .from = from,
                               .to = to,
                               .step = TU_DAY};
-    return ts_aggregate(st, &aq, r, err, errlen) == 0 ? 0 : -1;
+    return ana_aggregate(st, &aq, r, err, errlen) == 0 ? 0 : -1;
 }
 
 /* Billed cost per (provider, account, project) and closed day. */
@@ -589,7 +589,7 @@ static int read_billed_only(struct ts_store *st, struct builder *b, const struct
                               .to = f->d0 + (int64_t)f->n_days * TU_DAY,
                               .step = TU_DAY};
     struct ts_agg_result r;
-    if (ts_aggregate(st, &aq, &r, err, errlen) != 0)
+    if (ana_aggregate(st, &aq, &r, err, errlen) != 0)
         return -1;
     int rc = 0;
     for (size_t g = 0; g < r.n_groups && rc == 0; g++) {
@@ -683,7 +683,7 @@ int ana_spend_read(struct ts_store *st, const struct ana_spend_query *q, struct 
                                   .from = p->from,
                                   .to = p->to,
                                   .step = p->step};
-        if (ts_aggregate(st, &aq, &res[n_res], err, errlen) != 0)
+        if (ana_aggregate(st, &aq, &res[n_res], err, errlen) != 0)
             goto out;
     }
     if (f.n_keys && est_factors(st, q, out, &f, res, key_level, err, errlen) != 0)

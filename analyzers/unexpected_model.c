@@ -136,7 +136,7 @@ static int load_usage(struct ts_store *st, int64_t now, struct usage *u, char *e
                                  .to = now,
                                  .step = TU_HOUR};
         char e[256];
-        if (ts_aggregate(st, &q, &u->res[m], e, sizeof e) != 0) {
+        if (ana_aggregate(st, &q, &u->res[m], e, sizeof e) != 0) {
             snprintf(err, errlen, "reading %s: %s", metrics[m], e);
             return -1;
         }
