@@ -21,6 +21,7 @@ struct instance {
 
 struct ana_engine {
     const struct config *cfg;
+    struct ana_cache *cache; /* reads kept between passes (analyzers/cache.c) */
     struct instance *inst;
     size_t n;
     struct ana_rule_result *results;
@@ -29,7 +30,8 @@ struct ana_engine {
 int ana_engine_new(const struct config *cfg, struct ana_engine **out, char *err, size_t errlen)
 {
     struct ana_engine *e = calloc(1, sizeof *e);
-    if (!e || (cfg->n_rules && !(e->inst = calloc(cfg->n_rules, sizeof *e->inst))) ||
+    if (!e || !(e->cache = ana_cache_new()) ||
+        (cfg->n_rules && !(e->inst = calloc(cfg->n_rules, sizeof *e->inst))) ||
         (cfg->n_rules && !(e->results = calloc(cfg->n_rules, sizeof *e->results)))) {
         snprintf(err, errlen, "out of memory");
         ana_engine_free(e);
@@ -71,6 +73,7 @@ void ana_engine_free(struct ana_engine *e)
     }
     free(e->inst);
     free(e->results);
+    ana_cache_free(e->cache);
     free(e);
 }
 
@@ -78,7 +81,7 @@ int ana_engine_evaluate(struct ana_engine *e, struct ts_store *st, int64_t now,
                         const struct ana_changes *changes, struct ts_batch *batch,
                         const struct ana_rule_result **out, size_t *n, char *err, size_t errlen)
 {
-    if (ana_cache_begin(st, now) != 0) {
+    if (ana_cache_pass_begin(e->cache, st, now, changes) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -104,7 +107,7 @@ int ana_engine_evaluate(struct ana_engine *e, struct ts_store *st, int64_t now,
             log_release(&in->complaint, "analyzer.recovered", "rule=%s", in->rule->name);
         }
     }
-    ana_cache_end();
+    ana_cache_pass_end(e->cache);
     *out = e->results;
     *n = e->n;
     return 0;

@@ -66,8 +66,10 @@ struct ana_results {
 
 /* What the last commit changed; rules may use it to do less work. */
 struct ana_changes {
-    int64_t events_from; /* earliest time of an event stored this cycle; INT64_MAX if none */
-    size_t samples;      /* samples written this cycle */
+    int64_t events_from;  /* earliest time of an event stored this cycle; INT64_MAX if none */
+    size_t samples;       /* samples written this cycle */
+    int64_t samples_from; /* earliest bucket written this cycle; INT64_MAX if none,
+                             0 if unknown (then cached reads start over) */
 };
 
 /* Everything a rule's evaluate sees. All borrowed. */
@@ -159,7 +161,19 @@ const char *ana_business_unit(const struct config *cfg, const char *project,
 int ana_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_agg_result *out,
                   char *err, size_t errlen);
 
-/* Starts and ends the pass's cache (the engine does this; tests and benches may). */
+/*
+ * The cache behind ana_aggregate. The engine keeps one across passes:
+ * ana_cache_pass_begin re-reads what ch says the last cycle wrote (all of
+ * it when ch is NULL or ch->samples_from is 0, or when the UTC day moved)
+ * and makes the cache the one ana_aggregate uses until ana_cache_pass_end.
+ * ana_cache_begin/end do the same with a temporary cache (tests).
+ */
+struct ana_cache;
+struct ana_cache *ana_cache_new(void);
+void ana_cache_free(struct ana_cache *c);
+int ana_cache_pass_begin(struct ana_cache *c, struct ts_store *st, int64_t now,
+                         const struct ana_changes *ch);
+void ana_cache_pass_end(struct ana_cache *c);
 int ana_cache_begin(struct ts_store *st, int64_t now);
 void ana_cache_end(void);
 

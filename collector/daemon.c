@@ -636,6 +636,8 @@ static int job_commit(struct job *j)
             d->changes.events_from = j->acc.events[i].time;
     }
     for (size_t i = 0; i < j->acc.n_samples; i++) {
+        if (j->acc.samples[i].bucket < d->changes.samples_from)
+            d->changes.samples_from = j->acc.samples[i].bucket;
         int64_t end = j->acc.samples[i].bucket + j->acc.samples[i].width;
         if (end > s->last_data)
             s->last_data = end > now ? now : end;
@@ -1103,7 +1105,7 @@ static int run_analysis(struct daemon *d)
               tu_format_time(now, at, sizeof at), n, failed, found, as.firing, as.fired, as.realert,
               as.resolved, queued, silenced,
               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-    d->changes = (struct ana_changes){.events_from = INT64_MAX};
+    d->changes = (struct ana_changes){.events_from = INT64_MAX, .samples_from = INT64_MAX};
     rc = failed ? -1 : 0;
     alert_worker_kick(d->worker);
 out:
@@ -1481,6 +1483,7 @@ int col_run(struct col_run_opts *opts)
         goto out;
     }
     d.changes.events_from = INT64_MAX;
+    d.changes.samples_from = 0; /* the first pass reads everything */
     if (ana_engine_new(d.cfg, &d.engine, err, sizeof err) != 0) {
         fprintf(stderr, "byokwatch: %s\n", err);
         goto out;

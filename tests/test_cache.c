@@ -95,18 +95,12 @@ static void same(const struct ts_agg_result *a, const struct ts_agg_result *b, c
     }
 }
 
-static void test_cache_answers_like_the_store(void **state)
+/* Random queries through ana_aggregate (inside a pass) and ts_aggregate must agree. */
+static void compare_queries(struct ts_store *st, int rounds)
 {
-    (void)state;
-    char *dir = tu_mkdtemp();
-    struct ts_options o = {.create = 1, .clock = fake_clock};
-    struct ts_store *st = NULL;
     char err[256];
-    assert_int_equal(ts_open(dir, &o, &st, err, sizeof err), 0);
-    fill(st);
     static const char *const NAMES[] = {"provider", "project", "api_key_id", "model"};
-    assert_int_equal(ana_cache_begin(st, NOW), 0);
-    for (int round = 0; round < 400; round++) {
+    for (int round = 0; round < rounds; round++) {
         struct ts_agg_query q = {0};
         const char *gb[4];
         struct ts_label match[2];
@@ -143,7 +137,67 @@ static void test_cache_answers_like_the_store(void **state)
         ts_agg_free(&a);
         ts_agg_free(&b);
     }
+}
+
+static void test_cache_answers_like_the_store(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct ts_options o = {.create = 1, .clock = fake_clock};
+    struct ts_store *st = NULL;
+    char err[256];
+    assert_int_equal(ts_open(dir, &o, &st, err, sizeof err), 0);
+    fill(st);
+    assert_int_equal(ana_cache_begin(st, NOW), 0);
+    compare_queries(st, 400);
     ana_cache_end();
+    ts_close(st);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/*
+ * A cache kept between passes re-reads only from the earliest bucket the
+ * last cycle wrote: overwritten buckets, a new hour and a new series must
+ * all show in the next pass.
+ */
+static void test_cache_refreshes_what_changed(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp();
+    struct ts_options o = {.create = 1, .clock = fake_clock};
+    struct ts_store *st = NULL;
+    char err[256];
+    assert_int_equal(ts_open(dir, &o, &st, err, sizeof err), 0);
+    fill(st);
+    struct ana_cache *c = ana_cache_new();
+    assert_non_null(c);
+    assert_int_equal(ana_cache_pass_begin(c, st, NOW, NULL), 0);
+    compare_queries(st, 100); /* loads the windows */
+    ana_cache_pass_end(c);
+
+    /* a cycle: revise the last 3 hours of every hourly series, add a series */
+    const struct ts_series **list = NULL;
+    size_t n = 0;
+    assert_int_equal(ts_series_list(st, "est_cost_usd", NULL, 0, &list, &n), 0);
+    struct ts_batch *b = ts_batch_new();
+    int64_t from = tu_floor(NOW, HOUR) - 3 * HOUR;
+    for (size_t i = 0; i < n; i++)
+        for (int64_t t = from; t <= tu_floor(NOW, HOUR); t += HOUR)
+            assert_int_equal(ts_batch_add(b, list[i]->id, t, 1000.0 + (double)i), 0);
+    free(list);
+    struct ts_label l[] = {{"provider", "openai"}, {"project", "p9"}, {"model", "m9"}};
+    const struct ts_series *ser = NULL;
+    assert_int_equal(ts_series_get(st, "est_cost_usd", l, 3, &ser, err, sizeof err), 0);
+    assert_int_equal(ts_batch_add(b, ser->id, from + HOUR, 7.0), 0);
+    assert_int_equal(ts_write(st, b, err, sizeof err), 0);
+    ts_batch_free(b);
+
+    struct ana_changes ch = {.events_from = INT64_MAX, .samples = 1, .samples_from = from};
+    assert_int_equal(ana_cache_pass_begin(c, st, NOW, &ch), 0);
+    compare_queries(st, 300);
+    ana_cache_pass_end(c);
+    ana_cache_free(c);
     ts_close(st);
     tu_rmtree(dir);
     free(dir);
@@ -153,6 +207,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_answers_like_the_store),
+        cmocka_unit_test(test_cache_refreshes_what_changed),
     };
     return cmocka_run_group_tests_name("cache", tests, NULL, NULL);
 }

@@ -679,7 +679,8 @@ static int write_hour(struct store *s, const struct dataset *d, struct ts_batch 
     for (int p = 0; p < N_PROVIDERS; p++)
         if (put_health(b, p, t + TU_HOUR + 300, t + TU_HOUR, cycle) != 0)
             goto oom;
-    *ch = (struct ana_changes){.events_from = first, .samples = ts_batch_samples(b)};
+    *ch = (struct ana_changes){
+        .events_from = first, .samples = ts_batch_samples(b), .samples_from = t};
     return ts_write(s->st, b, err, errlen);
 oom:
     snprintf(err, errlen, "out of memory");
