@@ -6,9 +6,11 @@
 set -eu
 
 # prometheus-alertmanager and rsyslog are peers the sink tests start
-# themselves (tests/peers.h), with their own configs and ports.
+# themselves (tests/peers.h), with their own configs and ports. chromium
+# renders the HTML report headless in tests/test_report_html.c.
 PKGS="gcc make pkg-config librocksdb-dev libjansson-dev libcurl4-openssl-dev \
-libevent-dev libssl-dev libcmocka-dev libsqlite3-dev prometheus-alertmanager rsyslog curl $*"
+libevent-dev libssl-dev libcmocka-dev libsqlite3-dev prometheus-alertmanager rsyslog curl \
+chromium $*"
 
 missing=""
 for p in $PKGS; do
