@@ -251,8 +251,8 @@ int alert_silence_add(const char *data_dir, const char *match, int64_t dur, cons
         snprintf(id + 2 * i, 3, "%02x", rnd[i]);
     struct sil_add a = {.s = json_pack("{s:s, s:O, s:I, s:I, s:I, s:s}", "id", id, "matchers", m,
                                        "starts_at", (json_int_t)now, "ends_at",
-                                       (json_int_t)(now + dur), "created_at", (json_int_t)now,
-                                       "comment", comment ? comment : "")};
+                                       (json_int_t)now + (json_int_t)dur, "created_at",
+                                       (json_int_t)now, "comment", comment ? comment : "")};
     if (!a.s)
         snprintf(err, errlen, "out of memory");
     else
@@ -1061,7 +1061,7 @@ int alert_worker_new(const struct alert_worker_opts *o, struct alert_worker **ou
         s->w = w;
         s->cfg = c;
         int64_t d = 0;
-        s->max_age = tu_parse_duration(jstr(c->params, "max_age"), &d) == 0 ? d : 72 * 3600;
+        s->max_age = tu_parse_duration(jstr(c->params, "max_age"), &d) == 0 ? d : 72LL * 3600;
         s->timeout_ms =
             (tu_parse_duration(jstr(c->params, "timeout"), &d) == 0 && d > 0 ? d : 10) * 1000L;
         json_int_t dg = json_integer_value(json_object_get(c->params, "digest_over"));
@@ -1083,7 +1083,7 @@ void alert_worker_free(struct alert_worker *w)
 {
     if (!w)
         return;
-    for (size_t i = 0; i < w->n; i++) {
+    for (size_t i = 0; w->sinks && i < w->n; i++) {
         struct sink_state *s = &w->sinks[i];
         if (s->timer)
             event_free(s->timer);

@@ -22,8 +22,8 @@
 #include "../common/timeutil.h"
 #include "engine.h"
 
-#define HOURS_BACK (9 * TU_DAY)
-#define DAYS_BACK (63 * TU_DAY)
+#define HOURS_BACK (9LL * TU_DAY)
+#define DAYS_BACK (63LL * TU_DAY)
 #define MAX_ENTRIES 16
 #define GKEY_MAX 2048
 
@@ -225,7 +225,7 @@ static struct entry *load(struct ana_cache *c, const char *metric, int64_t step,
     e->day = tu_floor(c->now, TU_DAY);
     e->step = step;
     e->lo = e->day - (step == TU_HOUR ? HOURS_BACK : DAYS_BACK);
-    e->hi = e->day + 2 * TU_DAY;
+    e->hi = e->day + 2LL * TU_DAY;
     e->metric = strdup(metric);
     if (!e->metric || label_names(c->st, metric, &e->names, &e->n_names) != 0 ||
         absorb(c, e, e->lo, err, errlen) != 0) {

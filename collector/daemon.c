@@ -1124,9 +1124,7 @@ static int64_t worker_now(void *ud)
 static void on_worker_idle(void *ud)
 {
     struct daemon *d = ud;
-    if (d->once && d->analyzed)
-        event_base_loopbreak(d->base);
-    else if (d->stopping && col_http_active(d->http) == 0)
+    if ((d->once && d->analyzed) || (d->stopping && col_http_active(d->http) == 0))
         event_base_loopbreak(d->base);
 }
 
