@@ -4,7 +4,9 @@
  * 0 success, 1 runtime failure, 2 usage or configuration error.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -14,11 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../alerts/lifecycle.h"
 #include "../alerts/outbox.h"
 #include "../common/log.h"
 #include "../common/timeutil.h"
+#include "../report/render.h"
+#include "../report/report.h"
 #include "../storage/ts.h"
 #include "config.h"
 #include "daemon.h"
@@ -542,6 +547,158 @@ static int cmd_alerts(int argc, char **argv)
     return rc;
 }
 
+/* ---- report ---- */
+
+/* Writes len bytes to path through a temporary file renamed over it. 0 ok, -1 with err. */
+static int write_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        snprintf(err, errlen, "%.512s: path too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "%.512s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    int rc = off == len && fsync(fd) == 0 ? 0 : -1;
+    int saved = errno;
+    if (close(fd) != 0 && rc == 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -1;
+        saved = errno;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "writing %.512s: %s", path, strerror(saved));
+        unlink(tmp);
+    }
+    return rc;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"week", required_argument, NULL, 'w'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {"format", required_argument, NULL, 'F'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"now", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    const char *path = NULL, *week = NULL, *format = "md", *out = NULL;
+    int64_t from = 0, to = 0, now = (int64_t)time(NULL);
+    int have_from = 0, have_to = 0, ch, rc;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:w:f:t:F:o:n:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': path = optarg; break;
+        case 'w': week = optarg; break;
+        case 'F': format = optarg; break;
+        case 'o': out = optarg; break;
+        case 'f':
+            if ((rc = parse_time_opt("report", "--from", optarg, &from)) != 0)
+                return rc;
+            have_from = 1;
+            break;
+        case 't':
+            if ((rc = parse_time_opt("report", "--to", optarg, &to)) != 0)
+                return rc;
+            have_to = 1;
+            break;
+        case 'n':
+            if ((rc = parse_time_opt("report", "--now", optarg, &now)) != 0)
+                return rc;
+            break;
+        case 'h': print_help(find_command("report"), stdout); return 0;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        return usage_error("report", "unexpected argument '%s'", argv[optind]);
+    int (*render)(const json_t *, char **, size_t *, char *, size_t) = NULL;
+    if (strcmp(format, "md") == 0)
+        render = rep_render_md;
+    else if (strcmp(format, "html") == 0)
+        render = rep_render_html;
+    else if (strcmp(format, "csv") == 0)
+        render = rep_render_csv;
+    else if (strcmp(format, "json") == 0)
+        render = rep_render_json;
+    else
+        return usage_error("report", "--format must be md, html, csv or json, not '%s'", format);
+    if (week && (have_from || have_to))
+        return usage_error("report", "%s", "give either --week or --from and --to, not both");
+    if (have_from != have_to)
+        return usage_error("report", "%s", "--from and --to go together");
+    if (week) {
+        if (rep_parse_week(week, &from, &to) != 0)
+            return usage_error("report", "bad --week '%s' (use an ISO week like 2026-W47)", week);
+    } else if (have_from) {
+        if (from % TU_DAY != 0 || to % TU_DAY != 0)
+            return usage_error("report", "%s", "--from and --to must be whole UTC days");
+        if (to <= from)
+            return usage_error("report", "%s", "--from must be before --to");
+        if ((to - from) / TU_DAY > REP_MAX_DAYS)
+            return usage_error("report", "a report covers at most %d days", REP_MAX_DAYS);
+    } else {
+        rep_last_complete_week(now, &from, &to);
+    }
+    struct config *cfg = NULL;
+    if ((rc = load_config("report", path, &cfg)) != 0)
+        return rc;
+    const char *tz = cfg->report.timezone ? cfg->report.timezone : cfg->timezone;
+    if (tz && strcmp(tz, "UTC") != 0 && strcmp(tz, "Etc/UTC") != 0)
+        fprintf(stderr,
+                "byokwatch report: note: timezone %s is not applied; days and weeks are "
+                "UTC\n",
+                tz);
+    struct ts_store *st = NULL;
+    struct ts_options so = {.read_only = 1, .retention = cfg->retention};
+    char err[1024];
+    if (ts_open(cfg->data_dir, &so, &st, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch report: %s\n", err);
+        cfg_free(cfg);
+        return EXIT_RUNTIME;
+    }
+    json_t *doc = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    rc = EXIT_RUNTIME;
+    if (rep_build(st, cfg, from, to, now, &doc, err, sizeof err) != 0 ||
+        render(doc, &text, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "byokwatch report: %s\n", err);
+    } else if (out) {
+        if (write_atomic(out, text, len, err, sizeof err) != 0)
+            fprintf(stderr, "byokwatch report: %s\n", err);
+        else
+            rc = 0;
+    } else if (fwrite(text, 1, len, stdout) == len && fflush(stdout) == 0) {
+        rc = 0;
+    } else {
+        fprintf(stderr, "byokwatch report: writing stdout: %s\n", strerror(errno));
+    }
+    free(text);
+    json_decref(doc);
+    ts_close(st);
+    cfg_free(cfg);
+    return rc;
+}
+
 /* ---- sink-test ---- */
 
 static int cmd_sink_test(int argc, char **argv)
@@ -742,6 +899,16 @@ static const struct command commands[] = {
      "                 [--from TIME] [--to TIME] [--now TIME] [--group-by LABEL[,LABEL...]]\n"
      "                 [--step 1h|1d] [--format table|json|csv]",
      cmd_query},
+    {"report",
+     "Write the usage report of a period: totals against the period before, spend by\n"
+     "provider, business unit, project, API key and model, daily cost, alerts, key\n"
+     "inventory, first sightings, failed logins, countries, unpriced usage and data\n"
+     "freshness. Without --week or --from/--to: the last complete ISO week before --now.\n"
+     "Days and weeks are UTC; --from/--to are whole days (--to exclusive). Reads the data\n"
+     "directory, so it works while the daemon runs. --out writes the file atomically.",
+     "report --config FILE [--week YYYY-Www | --from TIME --to TIME]\n"
+     "                 [--format md|html|csv|json] [--out FILE] [--now TIME]",
+     cmd_report},
     {"alerts",
      "List the alerts the analyzers raised, with their state: firing ones by default.\n"
      "Reads the data directory, so it works while the daemon runs.",

@@ -6,7 +6,7 @@
  * a phone (viewBox charts, scrolling tables) and prints. Missing keys, nulls
  * and wrong types render as "—" or are left out; every JSON string is escaped.
  */
-#include "render_html.h"
+#include "render.h"
 
 #include <inttypes.h>
 #include <math.h>

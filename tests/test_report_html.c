@@ -20,7 +20,7 @@
 #include <jansson.h>
 #include <signal.h>
 
-#include "../report/render_html.h"
+#include "../report/render.h"
 #include "testutil.h"
 
 #define WEEK "tests/data/report_html/week.json"
