@@ -417,6 +417,34 @@ out:
     return rc;
 }
 
+int alert_outbox_enqueue_to(struct ts_batch *b, const struct config *cfg, char *const *sinks,
+                            size_t n_sinks, const json_t *payload, int64_t now, size_t *queued,
+                            char *err, size_t errlen)
+{
+    *queued = 0;
+    int64_t t = gen_time(payload);
+    for (size_t i = 0; i < n_sinks; i++) {
+        for (size_t k = 0; k < cfg->n_sinks; k++) {
+            const struct cfg_sink *s = &cfg->sinks[k];
+            if (strcmp(s->name, sinks[i]) != 0)
+                continue;
+            char key[KEY_MAX];
+            int n = snprintf(key, sizeof key, Q_PREFIX "%s/%016llx/%s", s->name,
+                             (unsigned long long)(t ? t : now), jstr(payload, "id"));
+            json_t *e = json_pack("{s:O, s:i, s:I, s:I}", "payload", payload, "attempts", 0,
+                                  "enqueued", (json_int_t)now, "next_try", (json_int_t)0);
+            if (n < 0 || (size_t)n >= sizeof key || !e || put_json(b, TS_OUTBOX, key, e) != 0) {
+                json_decref(e);
+                snprintf(err, errlen, "cannot queue a delivery for sink %s", s->name);
+                return -1;
+            }
+            json_decref(e);
+            (*queued)++;
+        }
+    }
+    return 0;
+}
+
 static int count_cb(const void *k, size_t kl, const void *v, size_t vl, void *ud)
 {
     (void)k;

@@ -36,6 +36,14 @@ int alert_outbox_enqueue(struct ts_store *st, struct ts_batch *b, const struct c
                          const json_t *notifications, const json_t *firing_now, int64_t now,
                          size_t *queued, size_t *silenced, char *err, size_t errlen);
 
+/*
+ * Queues one payload for the named sinks whatever their filters (the weekly
+ * report's summary goes to report.sinks). Entries go into b. 0 ok.
+ */
+int alert_outbox_enqueue_to(struct ts_batch *b, const struct config *cfg, char *const *sinks,
+                            size_t n_sinks, const json_t *payload, int64_t now, size_t *queued,
+                            char *err, size_t errlen);
+
 /* Number of queued deliveries for sink (NULL = every sink). */
 size_t alert_outbox_pending(struct ts_store *st, const char *sink);
 

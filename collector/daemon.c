@@ -28,6 +28,7 @@
 #include "../common/log.h"
 #include "../common/strmap.h"
 #include "../common/timeutil.h"
+#include "../report/schedule.h"
 #include "../storage/ts.h"
 #include "estimate.h"
 #include "http.h"
@@ -1115,6 +1116,61 @@ out:
     return rc;
 }
 
+/*
+ * The weekly report, when report.schedule says a completed week is due and
+ * meta "report/last_week" shows it was not written yet: every form into
+ * out_dir, then (in one batch) the week recorded and its summary queued
+ * for report.sinks. 0 ok or nothing due; -1 when writing failed.
+ */
+static int maybe_write_report(struct daemon *d)
+{
+    const struct cfg_report *rp = &d->cfg->report;
+    if (!rp->schedule)
+        return 0;
+    int64_t now = now_of(d), from, to;
+    char week[16], err[512], stem[4200];
+    if (rep_schedule_due(rp->schedule, now, &from, &to, week, sizeof week) != 1)
+        return 0;
+    char *last = NULL;
+    size_t ll = 0;
+    int have = ts_get(d->st, TS_META, REP_LAST_WEEK_KEY, strlen(REP_LAST_WEEK_KEY), &last, &ll, err,
+                      sizeof err) == 0;
+    /* weeks compare as text ("2026-W47"); a later week written means a backtest: skip */
+    int done = have && ll == strlen(week) && memcmp(last, week, ll) >= 0;
+    free(last);
+    if (done)
+        return 0;
+    json_t *report = NULL, *summary = NULL;
+    struct ts_batch *b = NULL;
+    int rc = -1;
+    size_t queued = 0;
+    if (rep_write_week(d->st, d->cfg, from, to, now, week, &report, stem, sizeof stem, err,
+                       sizeof err) != 0) {
+        log_event(LOG_ERROR, "report.failed", "week=%s reason=\"%s\"", week, err);
+        goto out;
+    }
+    summary = rep_summary_payload(report, week, stem, now);
+    b = ts_batch_new();
+    if (!summary || !b ||
+        ts_batch_put(b, TS_META, REP_LAST_WEEK_KEY, strlen(REP_LAST_WEEK_KEY), week,
+                     strlen(week)) != 0 ||
+        alert_outbox_enqueue_to(b, d->cfg, rp->sinks, rp->n_sinks, summary, now, &queued, err,
+                                sizeof err) != 0 ||
+        ts_write(d->st, b, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "report.failed", "week=%s reason=\"%s\"", week,
+                  summary && b ? err : "out of memory");
+        goto out;
+    }
+    log_event(LOG_INFO, "report.written", "week=%s files=%s.* sinks=%zu", week, stem, queued);
+    alert_worker_kick(d->worker);
+    rc = 0;
+out:
+    json_decref(report);
+    json_decref(summary);
+    ts_batch_free(b);
+    return rc;
+}
+
 static int64_t worker_now(void *ud)
 {
     return now_of(ud);
@@ -1155,8 +1211,10 @@ static void on_analyze(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct daemon *d = arg;
-    if (!d->stopping)
+    if (!d->stopping) {
         run_analysis(d);
+        maybe_write_report(d);
+    }
 }
 
 static void apply_pending_config(struct daemon *d);
@@ -1196,6 +1254,11 @@ static void source_cycle_end(struct source *s)
             if (run_analysis(d) != 0) {
                 d->exit_code = 1;
                 fprintf(stderr, "byokwatch: the analysis failed (see the log)\n");
+            }
+            if (maybe_write_report(d) != 0) {
+                d->exit_code = 1;
+                fprintf(stderr,
+                        "byokwatch: the weekly report could not be written (see the log)\n");
             }
             d->analyzed = 1;
             alert_worker_kick(d->worker); /* deliver, then on_worker_idle ends the run */

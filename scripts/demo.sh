@@ -77,7 +77,8 @@ cat >"$DEMO/byokwatch.json" <<JSON
   "sinks": [
     {"type": "webhook", "name": "siem", "url": "http://127.0.0.1:$RECV_PORT/byokwatch",
      "hmac_secret_env": "DEMO_HMAC_SECRET"}
-  ]
+  ],
+  "report": {"schedule": "mon 09:00", "out_dir": "$DEMO/reports", "sinks": ["siem"]}
 }
 JSON
 export DEMO_OPENAI_ADMIN_KEY=sk-admin-demo-0001
@@ -128,4 +129,13 @@ echo "== Alerts the rules raised (byokwatch alerts)"
 echo
 echo "Data directory: $DEMO/data   log: $DEMO/run.log"
 echo "Full alerts with root causes: $BIN alerts --config $DEMO/byokwatch.json --format json"
-echo "(The weekly report arrives with the report issue.)"
+echo
+STEM=$(sed -n 's/.*event=report.written week=[^ ]* files=\([^ ]*\)\.\*.*/\1/p' "$DEMO/run.log" | tail -n 1)
+if [ -z "$STEM" ]; then
+    echo "demo: the weekly report was not written; see $DEMO/run.log" >&2
+    exit 1
+fi
+echo "== The weekly report (schedule \"mon 09:00\": the last complete ISO week), headline:"
+sed -n '1,/^## By provider/p' "$STEM.md" | sed '$d'
+echo "Weekly report written: $STEM.md  $STEM.html  $STEM.csv  $STEM.json"
+echo "(open $STEM.html in a browser: one self-contained file with charts)"
