@@ -186,7 +186,8 @@ static int absorb(struct ana_cache *c, struct entry *e, int64_t from, char *err,
                 free(cs->labels);
                 goto out;
             }
-            memcpy(cs->labels, ag->labels, ag->n_labels * sizeof *cs->labels);
+            if (ag->n_labels)
+                memcpy(cs->labels, ag->labels, ag->n_labels * sizeof *cs->labels);
             cs->n_labels = ag->n_labels;
             e->n++;
         }
@@ -202,9 +203,11 @@ static int absorb(struct ana_cache *c, struct entry *e, int64_t from, char *err,
                 goto out;
             cs->cap = nc;
         }
-        memcpy(cs->t + cs->n, ag->times, ag->n_points * sizeof *cs->t);
-        memcpy(cs->v + cs->n, ag->values, ag->n_points * sizeof *cs->v);
-        cs->n += ag->n_points;
+        if (ag->n_points) {
+            memcpy(cs->t + cs->n, ag->times, ag->n_points * sizeof *cs->t);
+            memcpy(cs->v + cs->n, ag->values, ag->n_points * sizeof *cs->v);
+            cs->n += ag->n_points;
+        }
     }
     rc = 0;
 out:
