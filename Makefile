@@ -35,6 +35,7 @@ BENCH_BIN := $(BUILD)/bench_store
 COLLECTOR_BENCH_BIN := $(BUILD)/bench_collector
 RULES_BENCH_BIN := $(BUILD)/bench_rules
 SINKS_BENCH_BIN := $(BUILD)/bench_sinks
+REPORT_BENCH_BIN := $(BUILD)/bench_report
 SIM_SRC  := $(wildcard tests/sim/*.c)
 SIM_BIN  := $(BUILD)/bw-sim
 RECV_SRC := $(wildcard tests/recv/*.c)
@@ -100,6 +101,11 @@ $(RULES_BENCH_BIN): tests/bench/bench_rules.c $(LIB)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
 
+$(REPORT_BENCH_BIN): tests/bench/bench_report.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
+		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
+
 $(SINKS_BENCH_BIN): tests/bench/bench_sinks.c $(LIB) tests/peers.h tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) $(LDFLAGS)
@@ -158,11 +164,12 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(COLLECTOR_BENCH_BIN) $(RULES_BENCH_BIN) \
-		$(SINKS_BENCH_BIN) $(BIN) $(SIM_BIN) $(RECV_BIN)
+		$(SINKS_BENCH_BIN) $(REPORT_BENCH_BIN) $(BIN) $(SIM_BIN) $(RECV_BIN)
 	$(BENCH_BIN) $(BENCH_ARGS)
 	BW_BIN=$(abspath $(BIN)) BW_SIM=$(abspath $(SIM_BIN)) $(COLLECTOR_BENCH_BIN) $(COLLECTOR_BENCH_ARGS)
 	$(RULES_BENCH_BIN) $(RULES_BENCH_ARGS)
 	BW_RECV=$(abspath $(RECV_BIN)) $(SINKS_BENCH_BIN) $(SINKS_BENCH_ARGS)
+	$(REPORT_BENCH_BIN) $(REPORT_BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/byokwatch

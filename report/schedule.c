@@ -57,7 +57,7 @@ int rep_schedule_due(const char *schedule, int64_t now, int64_t *from, int64_t *
     if (now < due) {
         /* not yet: the week before it was due last week (and is the one to catch up) */
         t = f;
-        f -= 7 * TU_DAY;
+        f -= 7LL * TU_DAY;
     }
     int y, w;
     rep_week_of(f, &y, &w);
