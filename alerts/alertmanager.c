@@ -21,58 +21,15 @@ struct am {
     char *gen;  /* generator_url, or NULL */
 };
 
-static void wipe_free(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    free(s);
-}
-
 static void am_destroy(void *ctx)
 {
     struct am *a = ctx;
     if (!a)
         return;
-    wipe_free(a->url);
-    wipe_free(a->auth);
+    alert_wipe_free(a->url);
+    alert_wipe_free(a->auth);
     free(a->gen);
     free(a);
-}
-
-/*
- * Reads the secret group base ("<base>_env" or "<base>_file" in params).
- * 0 with *out NULL when neither is set; -1 with a message naming the key.
- */
-static int param_secret(const json_t *params, const char *base, char **out, char *err,
-                        size_t errlen)
-{
-    char ke[64], kf[64], why[256];
-    snprintf(ke, sizeof ke, "%s_env", base);
-    snprintf(kf, sizeof kf, "%s_file", base);
-    struct cfg_secret s = {
-        .env = (char *)json_string_value(json_object_get(params, ke)),
-        .file = (char *)json_string_value(json_object_get(params, kf)),
-    };
-    *out = NULL;
-    if (!s.env && !s.file)
-        return 0;
-    if (cfg_secret_get(&s, out, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s: %s", s.env ? ke : kf, why);
-        return -1;
-    }
-    return 0;
-}
-
-static int has_ctl(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s < ' ' || *s == 0x7f)
-            return 1;
-    }
-    return 0;
 }
 
 /*
@@ -105,22 +62,22 @@ static int am_init(const struct cfg_sink *cfg, void **ctx, char *err, size_t err
     if (plain) {
         if (!(base = strdup(plain)))
             goto oom;
-    } else if (param_secret(p, "url", &base, err, errlen) < 0) {
+    } else if (alert_param_secret(p, "url", &base, err, errlen) < 0) {
         goto fail;
     } else if (!base) {
         snprintf(err, errlen, "url: missing (give url, url_env or url_file)");
         goto fail;
     }
-    if (has_ctl(base) || strchr(base, ' ')) {
+    if (alert_has_ctl(base) || strchr(base, ' ')) {
         snprintf(err, errlen, "url: contains spaces or control characters");
         goto fail;
     }
     if (!(a->url = join_url(base)))
         goto oom;
-    if (param_secret(p, "bearer_token", &tok, err, errlen) < 0)
+    if (alert_param_secret(p, "bearer_token", &tok, err, errlen) < 0)
         goto fail;
     if (tok) {
-        if (has_ctl(tok)) {
+        if (alert_has_ctl(tok)) {
             snprintf(err, errlen, "bearer_token: the token contains control characters");
             goto fail;
         }
@@ -132,15 +89,15 @@ static int am_init(const struct cfg_sink *cfg, void **ctx, char *err, size_t err
     const char *gen = json_string_value(json_object_get(p, "generator_url"));
     if (gen && !(a->gen = strdup(gen)))
         goto oom;
-    wipe_free(base);
-    wipe_free(tok);
+    alert_wipe_free(base);
+    alert_wipe_free(tok);
     *ctx = a;
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    wipe_free(base);
-    wipe_free(tok);
+    alert_wipe_free(base);
+    alert_wipe_free(tok);
     am_destroy(a);
     return -1;
 }

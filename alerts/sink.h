@@ -62,6 +62,20 @@ struct alert_sink_ops {
 /* The table in alerts/sinks.c; NULL for an unknown type. */
 const struct alert_sink_ops *alert_sink_find(const char *type);
 
+/* Zeroes a secret string, then frees it (NULL is fine). */
+void alert_wipe_free(char *s);
+
+/*
+ * Reads the sink's secret group base ("<base>_env" or "<base>_file" in
+ * params) with cfg_secret_get. 0 with *out NULL when neither is set; -1
+ * with a message naming the key (never the value).
+ */
+int alert_param_secret(const json_t *params, const char *base, char **out, char *err,
+                       size_t errlen);
+
+/* 1 when s holds a control character (refused in URLs and header values). */
+int alert_has_ctl(const char *s);
+
 /* CEF/syslog severity 0-10 and text helpers the formatters share. */
 int alert_severity_rank(const char *severity); /* info 0, warning 1, critical 2, unknown -1 */
 

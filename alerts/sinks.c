@@ -60,6 +60,44 @@ int alert_msg_header(struct alert_msg *m, const char *fmt, ...)
     return 0;
 }
 
+void alert_wipe_free(char *s)
+{
+    if (!s)
+        return;
+    volatile char *p = s;
+    while (*p)
+        *p++ = 0;
+    free(s);
+}
+
+int alert_param_secret(const json_t *params, const char *base, char **out, char *err, size_t errlen)
+{
+    char ke[64], kf[64], why[256];
+    snprintf(ke, sizeof ke, "%s_env", base);
+    snprintf(kf, sizeof kf, "%s_file", base);
+    struct cfg_secret s = {
+        .env = (char *)json_string_value(json_object_get(params, ke)),
+        .file = (char *)json_string_value(json_object_get(params, kf)),
+    };
+    *out = NULL;
+    if (!s.env && !s.file)
+        return 0;
+    if (cfg_secret_get(&s, out, why, sizeof why) < 0) {
+        snprintf(err, errlen, "%s: %s", s.env ? ke : kf, why);
+        return -1;
+    }
+    return 0;
+}
+
+int alert_has_ctl(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < ' ' || *s == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
 int alert_severity_rank(const char *severity)
 {
     static const char *const names[] = {"info", "warning", "critical"};

@@ -524,22 +524,12 @@ fail:
 
 /* ---- the sink ------------------------------------------------------------ */
 
-static void wipe_free(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    free(s);
-}
-
 static void slack_destroy(void *ctx)
 {
     struct slack *s = ctx;
     if (!s)
         return;
-    wipe_free(s->url);
+    alert_wipe_free(s->url);
     free(s->channel);
     free(s->username);
     free(s);

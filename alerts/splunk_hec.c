@@ -18,61 +18,18 @@ struct splunk {
     char *host, *source, *sourcetype, *index;
 };
 
-static void wipe_free(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    free(s);
-}
-
 static void splunk_destroy(void *ctx)
 {
     struct splunk *s = ctx;
     if (!s)
         return;
-    wipe_free(s->url);
-    wipe_free(s->token);
+    alert_wipe_free(s->url);
+    alert_wipe_free(s->token);
     free(s->host);
     free(s->source);
     free(s->sourcetype);
     free(s->index);
     free(s);
-}
-
-/*
- * Reads the secret group base ("<base>_env" or "<base>_file" in params).
- * 0 with *out NULL when neither is set; -1 with a message naming the key.
- */
-static int param_secret(const json_t *params, const char *base, char **out, char *err,
-                        size_t errlen)
-{
-    char ke[64], kf[64], why[256];
-    snprintf(ke, sizeof ke, "%s_env", base);
-    snprintf(kf, sizeof kf, "%s_file", base);
-    struct cfg_secret s = {
-        .env = (char *)json_string_value(json_object_get(params, ke)),
-        .file = (char *)json_string_value(json_object_get(params, kf)),
-    };
-    *out = NULL;
-    if (!s.env && !s.file)
-        return 0;
-    if (cfg_secret_get(&s, out, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s: %s", s.env ? ke : kf, why);
-        return -1;
-    }
-    return 0;
-}
-
-static int has_ctl(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s < ' ' || *s == 0x7f)
-            return 1;
-    }
-    return 0;
 }
 
 /* strdup of params[key], or of def when absent (def may be NULL). -1 out of memory. */
@@ -93,23 +50,23 @@ static int splunk_init(const struct cfg_sink *cfg, void **ctx, char *err, size_t
         goto oom;
     if (dup_param(p, "url", NULL, &s->url) < 0)
         goto oom;
-    if (!s->url && param_secret(p, "url", &s->url, err, errlen) < 0)
+    if (!s->url && alert_param_secret(p, "url", &s->url, err, errlen) < 0)
         goto fail;
     if (!s->url) {
         snprintf(err, errlen, "url: missing (give url, url_env or url_file)");
         goto fail;
     }
-    if (has_ctl(s->url) || strchr(s->url, ' ')) {
+    if (alert_has_ctl(s->url) || strchr(s->url, ' ')) {
         snprintf(err, errlen, "url: contains spaces or control characters");
         goto fail;
     }
-    if (param_secret(p, "token", &s->token, err, errlen) < 0)
+    if (alert_param_secret(p, "token", &s->token, err, errlen) < 0)
         goto fail;
     if (!s->token) {
         snprintf(err, errlen, "token: missing (give token_env or token_file)");
         goto fail;
     }
-    if (has_ctl(s->token)) {
+    if (alert_has_ctl(s->token)) {
         snprintf(err, errlen, "token: the token contains control characters");
         goto fail;
     }

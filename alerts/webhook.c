@@ -22,24 +22,14 @@ struct webhook {
     json_t *headers; /* custom headers: object of name -> value (validated by config) */
 };
 
-static void wipe_free(char *s)
-{
-    if (!s)
-        return;
-    volatile char *p = s;
-    while (*p)
-        *p++ = 0;
-    free(s);
-}
-
 static void webhook_destroy(void *ctx)
 {
     struct webhook *w = ctx;
     if (!w)
         return;
-    wipe_free(w->url);
-    wipe_free(w->hmac);
-    wipe_free(w->auth);
+    alert_wipe_free(w->url);
+    alert_wipe_free(w->hmac);
+    alert_wipe_free(w->auth);
     json_decref(w->headers);
     free(w);
 }
@@ -73,40 +63,6 @@ static char *base64(const unsigned char *in, size_t n)
     return out;
 }
 
-/*
- * Reads the secret group base ("<base>_env" or "<base>_file" in params).
- * 0 with *out NULL when neither is set; -1 with a message naming the key.
- */
-static int param_secret(const json_t *params, const char *base, char **out, char *err,
-                        size_t errlen)
-{
-    char ke[64], kf[64], why[256];
-    snprintf(ke, sizeof ke, "%s_env", base);
-    snprintf(kf, sizeof kf, "%s_file", base);
-    struct cfg_secret s = {
-        .env = (char *)json_string_value(json_object_get(params, ke)),
-        .file = (char *)json_string_value(json_object_get(params, kf)),
-    };
-    *out = NULL;
-    if (!s.env && !s.file)
-        return 0;
-    if (cfg_secret_get(&s, out, why, sizeof why) < 0) {
-        snprintf(err, errlen, "%s: %s", s.env ? ke : kf, why);
-        return -1;
-    }
-    return 0;
-}
-
-/* 1 when s holds a control character (it would break a header line or URL). */
-static int has_ctl(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s < ' ' || *s == 0x7f)
-            return 1;
-    }
-    return 0;
-}
-
 static int webhook_init(const struct cfg_sink *cfg, void **ctx, char *err, size_t errlen)
 {
     const json_t *p = cfg->params;
@@ -118,24 +74,24 @@ static int webhook_init(const struct cfg_sink *cfg, void **ctx, char *err, size_
     if (plain) {
         if (!(w->url = strdup(plain)))
             goto oom;
-    } else if (param_secret(p, "url", &w->url, err, errlen) < 0) {
+    } else if (alert_param_secret(p, "url", &w->url, err, errlen) < 0) {
         goto fail;
     } else if (!w->url) {
         snprintf(err, errlen, "url: missing (give url, url_env or url_file)");
         goto fail;
     }
-    if (has_ctl(w->url) || strchr(w->url, ' ')) {
+    if (alert_has_ctl(w->url) || strchr(w->url, ' ')) {
         snprintf(err, errlen, "url: contains spaces or control characters");
         goto fail;
     }
-    if (param_secret(p, "hmac_secret", &w->hmac, err, errlen) < 0 ||
-        param_secret(p, "bearer_token", &tok, err, errlen) < 0 ||
-        param_secret(p, "basic_password", &pass, err, errlen) < 0)
+    if (alert_param_secret(p, "hmac_secret", &w->hmac, err, errlen) < 0 ||
+        alert_param_secret(p, "bearer_token", &tok, err, errlen) < 0 ||
+        alert_param_secret(p, "basic_password", &pass, err, errlen) < 0)
         goto fail;
     w->hmac_len = w->hmac ? strlen(w->hmac) : 0;
     const char *user = json_string_value(json_object_get(p, "basic_user"));
     if (tok) {
-        if (has_ctl(tok)) {
+        if (alert_has_ctl(tok)) {
             snprintf(err, errlen, "bearer_token: the token contains control characters");
             goto fail;
         }
@@ -155,7 +111,7 @@ static int webhook_init(const struct cfg_sink *cfg, void **ctx, char *err, size_
         w->auth = malloc(m);
         if (w->auth)
             snprintf(w->auth, m, "Basic %s", b64);
-        wipe_free(b64);
+        alert_wipe_free(b64);
         if (!w->auth)
             goto oom;
     } else if (user || pass) {
@@ -165,17 +121,17 @@ static int webhook_init(const struct cfg_sink *cfg, void **ctx, char *err, size_
     json_t *h = json_object_get(p, "headers");
     if (h && !(w->headers = json_deep_copy(h)))
         goto oom;
-    wipe_free(tok);
-    wipe_free(pass);
-    wipe_free(pair);
+    alert_wipe_free(tok);
+    alert_wipe_free(pass);
+    alert_wipe_free(pair);
     *ctx = w;
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
 fail:
-    wipe_free(tok);
-    wipe_free(pass);
-    wipe_free(pair);
+    alert_wipe_free(tok);
+    alert_wipe_free(pass);
+    alert_wipe_free(pair);
     webhook_destroy(w);
     return -1;
 }
@@ -216,7 +172,7 @@ static int webhook_format(void *ctx, const json_t *const *alerts, size_t n, int6
         return -1;
     }
     const char *id = json_string_value(json_object_get(alerts[0], "id"));
-    if (id && has_ctl(id)) {
+    if (id && alert_has_ctl(id)) {
         snprintf(err, errlen, "the alert id contains control characters");
         return -1;
     }
@@ -245,7 +201,7 @@ static int webhook_format(void *ctx, const json_t *const *alerts, size_t n, int6
     json_object_foreach(w->headers, k, v)
     {
         const char *hv = json_string_value(v);
-        if (!hv || has_ctl(k) || has_ctl(hv)) {
+        if (!hv || alert_has_ctl(k) || alert_has_ctl(hv)) {
             alert_msg_free(out);
             snprintf(err, errlen, "custom header %s: not a one-line string", k);
             return -1;
