@@ -125,20 +125,6 @@ out:
     return rc;
 }
 
-/* Appends flag, value and a separator to key at *o (bounded by GKEY_MAX). 0 ok. */
-static int key_add(char *key, size_t *o, const char *v)
-{
-    size_t vl = v ? strlen(v) : 0;
-    if (*o + vl + 3 > GKEY_MAX)
-        return -1;
-    key[(*o)++] = v ? '1' : '0';
-    if (vl)
-        memcpy(key + *o, v, vl);
-    *o += vl;
-    key[(*o)++] = '\x1f';
-    return 0;
-}
-
 static int gkey_of(const struct ts_label *labels, size_t n_labels, const char *const *names,
                    size_t n_names, char *key, size_t *len)
 {
@@ -149,8 +135,10 @@ static int gkey_of(const struct ts_label *labels, size_t n_labels, const char *c
             if (strcmp(labels[i].name, names[k]) == 0)
                 v = labels[i].value;
         }
-        if (key_add(key, &o, v) != 0)
+        int w = snprintf(key + o, GKEY_MAX - o, "%c%s\x1f", v ? '1' : '0', v ? v : "");
+        if (w < 0 || (size_t)w >= GKEY_MAX - o)
             return -1;
+        o += (size_t)w;
     }
     key[o] = '\0';
     *len = o;
@@ -359,11 +347,14 @@ static int serve(const struct entry *e, const struct ts_agg_query *q, struct ts_
         gi[i] = -1;
         if (!matches(s, q))
             continue;
-        char key[GKEY_MAX];
+        char key[2048];
         size_t o = 0;
         for (size_t k = 0; k < q->n_group_by; k++) {
-            if (key_add(key, &o, label_of(s, q->group_by[k])) != 0)
+            const char *v = label_of(s, q->group_by[k]);
+            int w = snprintf(key + o, sizeof key - o, "%c%s\x1f", v ? '1' : '0', v ? v : "");
+            if (w < 0 || (size_t)w >= sizeof key - o)
                 goto out;
+            o += (size_t)w;
         }
         key[o] = '\0';
         size_t idx;
