@@ -655,6 +655,7 @@ struct sink_state {
     long timeout_ms;
     size_t digest_over;
     int busy;     /* a message is in flight */
+    long http_id; /* its transfer, cancelled if the worker is freed first */
     int stalled;  /* once mode: gave up after a RETRY */
     int waiting;  /* a retry timer is armed */
     int attempts; /* consecutive RETRY results */
@@ -897,6 +898,7 @@ static void snippet_of(const char *body, size_t len, char *out, size_t cap)
 static void on_http_done(const struct col_http_result *r, void *ud)
 {
     struct sink_state *s = ud;
+    s->http_id = 0;
     char why[256], snip[SNIPPET_MAX + 1];
     snippet_of(r->body, r->len, snip, sizeof snip);
     if (r->curl_code != CURLE_OK || r->status == 0) {
@@ -1017,6 +1019,7 @@ static void sink_next(struct sink_state *s)
             .ud = s,
         };
         long id = m.url ? col_http_get(w->o.http, &rq) : -1;
+        s->http_id = id > 0 ? id : 0;
         if (!m.url)
             curl_slist_free_all(hl);
         alert_msg_free(&m);
@@ -1113,6 +1116,8 @@ void alert_worker_free(struct alert_worker *w)
         return;
     for (size_t i = 0; w->sinks && i < w->n; i++) {
         struct sink_state *s = &w->sinks[i];
+        if (s->http_id)
+            col_http_cancel(w->o.http, s->http_id); /* its entries stay queued */
         if (s->timer)
             event_free(s->timer);
         batch_free(s);

@@ -1411,7 +1411,9 @@ static void apply_pending_config(struct daemon *d)
             d->engine = ne;
             alert_worker_free(d->worker); /* borrowed the old config; queued items stay queued */
             d->worker = NULL;
-            if (worker_create(d, err, sizeof err) != 0)
+            if (worker_create(d, err, sizeof err) == 0)
+                alert_worker_kick(d->worker); /* what the old worker left queued */
+            else
                 log_event(LOG_ERROR, "config.reload_failed",
                           "reason=\"%s\" effect=\"no alert delivery until the next reload\"", err);
             cfg_free(old);

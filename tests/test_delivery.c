@@ -400,6 +400,55 @@ static void test_sigkill_with_a_full_outbox(void **state)
     assert_int_equal(dups, 0);
 }
 
+/* A reload while a delivery is in flight: the old worker's transfer is dropped, nothing lost. */
+static void test_reload_during_a_delivery(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(recv_mode(&f->recv, "status=200&count=0&delay_ms=700"), 0);
+    char logpath[4200];
+    snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(log, 2);
+        for (size_t i = 0; run_env[i]; i++)
+            putenv(run_env[i]);
+        char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--now", NOW, NULL};
+        execv(tu_bin(), argv);
+        _exit(127);
+    }
+    int seen = 0;
+    for (int i = 0; i < 600 && !seen; i++) {
+        usleep(50 * 1000);
+        char *log = tu_read_file(logpath);
+        seen = log && strstr(log, "event=analysis.done");
+        free(log);
+    }
+    assert_true(seen);
+    usleep(300 * 1000); /* the first webhook delivery is waiting on the receiver */
+    kill(pid, SIGHUP);
+    seen = 0;
+    for (int i = 0; i < 100 && !seen; i++) {
+        usleep(50 * 1000);
+        char *log = tu_read_file(logpath);
+        seen = log && strstr(log, "event=config.reloaded");
+        free(log);
+    }
+    assert_true(seen);
+    usleep(500 * 1000);
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* whatever was cut off is still queued: the next run sends the rest */
+    assert_int_equal(recv_mode(&f->recv, "status=200&count=0&delay_ms=0"), 0);
+    assert_int_equal(run_once(f, NOW), 0);
+    size_t dups;
+    assert_int_equal(hook_ids(f, &dups), N_DEMO); /* at least once: a repeat is allowed */
+}
+
 static void test_refused_goes_to_dead_letters(void **state)
 {
     struct fx *f = *state;
@@ -486,6 +535,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolutions_reach_alertmanager, setup_peers, teardown),
         cmocka_unit_test_setup_teardown(test_outage_loses_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_with_a_full_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_during_a_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_goes_to_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silence_holds_alerts_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sink_test_and_metadata_refusal, setup, teardown),
