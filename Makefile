@@ -91,22 +91,22 @@ $(SIM_BIN): $(SIM_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 $(RECV_BIN): $(RECV_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
-$(BENCH_BIN): tests/bench/bench_store.c $(LIB)
+$(BENCH_BIN): tests/bench/bench_store.c tests/bench/benchutil.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
 
-$(RULES_BENCH_BIN): tests/bench/bench_rules.c $(LIB)
+$(RULES_BENCH_BIN): tests/bench/bench_rules.c tests/bench/benchutil.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
 
-$(REPORT_BENCH_BIN): tests/bench/bench_report.c $(LIB)
+$(REPORT_BENCH_BIN): tests/bench/bench_report.c tests/bench/benchutil.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
 
-$(SINKS_BENCH_BIN): tests/bench/bench_sinks.c $(LIB) tests/peers.h tests/testutil.h
+$(SINKS_BENCH_BIN): tests/bench/bench_sinks.c tests/bench/benchutil.h $(LIB) tests/peers.h tests/testutil.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB) $(PKG_LIBS) $(LDFLAGS)
 

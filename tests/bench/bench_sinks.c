@@ -16,6 +16,7 @@
 #include "../peers.h"
 #include "../testutil.h"
 
+#include "benchutil.h"
 #include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
@@ -58,20 +59,6 @@ struct run {
 
 /* ---- small utilities ------------------------------------------------------ */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* User + system CPU time of process pid in ms (from /proc), or NAN. */
 static double proc_cpu_ms(pid_t pid)
 {
@@ -89,17 +76,6 @@ static double proc_cpu_ms(pid_t pid)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return NAN;
     return (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
-}
-
-static double loadavg(void)
-{
-    double l = NAN;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f && fscanf(f, "%lf", &l) != 1)
-        l = NAN;
-    if (f)
-        fclose(f);
-    return l;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -276,12 +252,6 @@ static int stop_at_first(const void *k, size_t kl, const void *v, size_t vl, voi
     (void)vl;
     (*(size_t *)ud)++;
     return 1;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 /*

@@ -8,6 +8,7 @@
 #include "../../common/timeutil.h"
 #include "../../storage/ts.h"
 
+#include "benchutil.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -204,14 +205,8 @@ static double cpu_s(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static int join_path(char *buf, size_t len, const char *a, const char *b)
-{
-    int n = snprintf(buf, len, "%s/%s", a, b);
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
 /* Sums the sizes of regular files under path; *sst gets those ending in ".sst". */
-static int du_tree(const char *path, uint64_t *total, uint64_t *sst)
+static int du_store(const char *path, uint64_t *total, uint64_t *sst)
 {
     DIR *dir = opendir(path);
     if (!dir)
@@ -228,7 +223,7 @@ static int du_tree(const char *path, uint64_t *total, uint64_t *sst)
             break;
         }
         if (S_ISDIR(sb.st_mode)) {
-            if (du_tree(p, total, sst) != 0) {
+            if (du_store(p, total, sst) != 0) {
                 rc = -1;
                 break;
             }
@@ -241,38 +236,6 @@ static int du_tree(const char *path, uint64_t *total, uint64_t *sst)
     }
     closedir(dir);
     return rc;
-}
-
-/* Removes a directory tree; missing is fine. */
-static int rm_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(sb.st_mode))
-        return unlink(path);
-    DIR *dir = opendir(path);
-    if (!dir)
-        return -1;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        char p[4096];
-        if (join_path(p, sizeof p, path, de->d_name) != 0 || rm_tree(p) != 0)
-            rc = -1;
-    }
-    closedir(dir);
-    if (rmdir(path) != 0)
-        rc = -1;
-    return rc;
-}
-
-static int path_exists(const char *p)
-{
-    struct stat sb;
-    return lstat(p, &sb) == 0;
 }
 
 static void put_be64(unsigned char *p, uint64_t v)
@@ -521,7 +484,7 @@ out:
     free(ids);
     if (st)
         ts_close(st);
-    if (rc == 0 && du_tree(dir, &res->disk_bytes, &res->sst_bytes) != 0) {
+    if (rc == 0 && du_store(dir, &res->disk_bytes, &res->sst_bytes) != 0) {
         fprintf(stderr, "store: cannot size %s\n", dir);
         rc = -1;
     }
@@ -666,7 +629,7 @@ out:
         rocksdb_writeoptions_destroy(wo);
     if (opt)
         rocksdb_options_destroy(opt);
-    if (rc == 0 && du_tree(dir, &res->disk_bytes, &res->sst_bytes) != 0) {
+    if (rc == 0 && du_store(dir, &res->disk_bytes, &res->sst_bytes) != 0) {
         fprintf(stderr, "raw: cannot size %s\n", dir);
         rc = -1;
     }
@@ -834,7 +797,7 @@ static int run_sqlite(const struct dataset *d, const struct week *w, const char 
         if (sqlite_agg_once(db, d, w, &res->hour) != 0 || sqlite_agg_once(db, d, w, &res->day) != 0)
             goto out;
     uint64_t sst_unused = 0;
-    if (du_tree(dir, &res->disk_bytes, &sst_unused) != 0) {
+    if (du_store(dir, &res->disk_bytes, &sst_unused) != 0) {
         fprintf(stderr, "sqlite: cannot size %s\n", dir);
         goto out;
     }
