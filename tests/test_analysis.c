@@ -356,23 +356,9 @@ static void test_daemon_analyzes_after_cycles(void **state)
     snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
     char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--now", NOW, NULL};
     for (int round = 0; round < 2; round++) {
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-            dup2(log, 2);
-            for (size_t i = 0; run_env[i]; i++)
-                putenv(run_env[i]);
-            execv(tu_bin(), argv);
-            _exit(127);
-        }
-        int found = 0;
-        for (int i = 0; i < 600 && !found; i++) {
-            usleep(50 * 1000);
-            char *log = tu_read_file(logpath);
-            found = log && strstr(log, "event=analysis.done");
-            free(log);
-        }
+        pid_t pid = tu_spawn_bw(argv, run_env, logpath);
+        assert_true(pid > 0);
+        int found = tu_wait_for_log(logpath, "event=analysis.done", 600, 50);
         kill(pid, SIGTERM);
         int st;
         waitpid(pid, &st, 0);

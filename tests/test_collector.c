@@ -215,46 +215,17 @@ static void test_backfill_exact_totals(void **state)
 }
 
 /* Starts `byokwatch argv...` with stderr into logpath; returns the pid. */
-static pid_t spawn_daemon(char *const argv[], const char *logpath)
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(log, 2);
-        for (size_t i = 0; run_env[i]; i++)
-            putenv(run_env[i]);
-        execv(tu_bin(), argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Polls logpath every step_ms (at most tries times) until it contains needle. */
-static int wait_for_log(const char *logpath, const char *needle, int tries, int step_ms)
-{
-    for (int i = 0; i < tries; i++) {
-        usleep((useconds_t)step_ms * 1000);
-        char *log = tu_read_file(logpath);
-        int found = log && strstr(log, needle);
-        free(log);
-        if (found)
-            return 1;
-    }
-    return 0;
-}
-
 static void test_kill_mid_backfill_then_restart(void **state)
 {
     struct fx *f = *state;
     char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--once", "--now", NOW, NULL};
     char logpath[4200];
     snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
-    pid_t pid = spawn_daemon(argv, logpath);
+    pid_t pid = tu_spawn_bw(argv, run_env, logpath);
     /* Kill as soon as the first backfill window is committed: the simulator
      * answers each page after 150 ms, so most windows are still to come. */
-    int seen = wait_for_log(logpath, "unit_committed source=acme-openai endpoint=usage/completions",
-                            3000, 2);
+    int seen = tu_wait_for_log(
+        logpath, "unit_committed source=acme-openai endpoint=usage/completions", 3000, 2);
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
@@ -365,8 +336,8 @@ static pid_t start_daemon(struct fx *f, char *logpath, size_t len)
 {
     char *argv[] = {"byokwatch", "run", "--config", f->cfg, NULL};
     snprintf(logpath, len, "%s/run.log", f->dir);
-    pid_t pid = spawn_daemon(argv, logpath);
-    assert_true(wait_for_log(logpath, "event=daemon.start", 200, 50));
+    pid_t pid = tu_spawn_bw(argv, run_env, logpath);
+    assert_true(tu_wait_for_log(logpath, "event=daemon.start", 200, 50));
     return pid;
 }
 
@@ -489,7 +460,7 @@ static void test_sighup_bad_config_keeps_old(void **state)
     pid_t pid = start_daemon(f, logpath, sizeof logpath);
     assert_int_equal(tu_write_file(f->cfg, "{\"data_dir\": \"x\", \"bogus\": 1}\n", 0600), 0);
     kill(pid, SIGHUP);
-    assert_true(wait_for_log(logpath, "event=config.reload_rejected", 100, 20));
+    assert_true(tu_wait_for_log(logpath, "event=config.reload_rejected", 100, 20));
     assert_int_equal(waitpid(pid, NULL, WNOHANG), 0); /* still running */
     kill(pid, SIGTERM);
     int st;

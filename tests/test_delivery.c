@@ -371,24 +371,10 @@ static void test_sigkill_with_a_full_outbox(void **state)
     assert_int_equal(recv_mode(&f->recv, "status=503&count=0"), 0);
     char logpath[4200];
     snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(log, 2);
-        for (size_t i = 0; run_env[i]; i++)
-            putenv(run_env[i]);
-        char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--now", NOW, NULL};
-        execv(tu_bin(), argv);
-        _exit(127);
-    }
-    int seen = 0;
-    for (int i = 0; i < 600 && !seen; i++) {
-        usleep(50 * 1000);
-        char *log = tu_read_file(logpath);
-        seen = log && strstr(log, "event=sink.retry");
-        free(log);
-    }
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--now", NOW, NULL};
+    pid_t pid = tu_spawn_bw(argv, run_env, logpath);
+    assert_true(pid > 0);
+    int seen = tu_wait_for_log(logpath, "event=sink.retry", 600, 50);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     assert_true(seen);
@@ -407,34 +393,14 @@ static void test_reload_during_a_delivery(void **state)
     assert_int_equal(recv_mode(&f->recv, "status=200&count=0&delay_ms=700"), 0);
     char logpath[4200];
     snprintf(logpath, sizeof logpath, "%s/run.log", f->dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(log, 2);
-        for (size_t i = 0; run_env[i]; i++)
-            putenv(run_env[i]);
-        char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--now", NOW, NULL};
-        execv(tu_bin(), argv);
-        _exit(127);
-    }
-    int seen = 0;
-    for (int i = 0; i < 600 && !seen; i++) {
-        usleep(50 * 1000);
-        char *log = tu_read_file(logpath);
-        seen = log && strstr(log, "event=analysis.done");
-        free(log);
-    }
+    char *argv[] = {"byokwatch", "run", "--config", f->cfg, "--now", NOW, NULL};
+    pid_t pid = tu_spawn_bw(argv, run_env, logpath);
+    assert_true(pid > 0);
+    int seen = tu_wait_for_log(logpath, "event=analysis.done", 600, 50);
     assert_true(seen);
     usleep(300 * 1000); /* the first webhook delivery is waiting on the receiver */
     kill(pid, SIGHUP);
-    seen = 0;
-    for (int i = 0; i < 100 && !seen; i++) {
-        usleep(50 * 1000);
-        char *log = tu_read_file(logpath);
-        seen = log && strstr(log, "event=config.reloaded");
-        free(log);
-    }
+    seen = tu_wait_for_log(logpath, "event=config.reloaded", 100, 50);
     assert_true(seen);
     usleep(500 * 1000);
     kill(pid, SIGTERM);

@@ -1437,18 +1437,15 @@ static void test_scan_from(void **state)
     assert_int_equal(l.n, 2); /* just past q/s/1: q/s/2 and q/s/3, not q/t/1 */
     assert_memory_equal(l.key[0], "q/s/2", 5);
     memset(&l, 0, sizeof l);
-    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/s/2", 5, kv_collect, &l, g_err,
-                      sizeof g_err),
+    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/s/2", 5, kv_collect, &l, g_err, sizeof g_err),
          "ts_scan_from");
     assert_int_equal(l.n, 2); /* inclusive */
     memset(&l, 0, sizeof l);
-    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/r/0", 5, kv_collect, &l, g_err,
-                      sizeof g_err),
+    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/r/0", 5, kv_collect, &l, g_err, sizeof g_err),
          "ts_scan_from");
     assert_int_equal(l.n, 3); /* a start outside the prefix scans all of it */
     memset(&l, 0, sizeof l);
-    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/s/9", 5, kv_collect, &l, g_err,
-                      sizeof g_err),
+    must(ts_scan_from(f->st, TS_OUTBOX, "q/s/", 4, "q/s/9", 5, kv_collect, &l, g_err, sizeof g_err),
          "ts_scan_from");
     assert_int_equal(l.n, 0);
 }

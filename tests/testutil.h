@@ -134,4 +134,37 @@ static inline void tu_run_free(struct tu_run *r)
     r->out = r->err = NULL;
 }
 
+/*
+ * Starts the byokwatch binary with argv (argv[0] ignored) in the background,
+ * its stderr written to logpath and the entries of env ("K=V", NULL-
+ * terminated, may be NULL) added to its environment. Returns the pid.
+ */
+static inline pid_t tu_spawn_bw(char *const argv[], char *const env[], const char *logpath)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(log, 2);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        execv(tu_bin(), argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Polls logpath every step_ms (at most tries times) until it contains needle; 1 when it did. */
+static inline int tu_wait_for_log(const char *logpath, const char *needle, int tries, int step_ms)
+{
+    for (int i = 0; i < tries; i++) {
+        usleep((useconds_t)step_ms * 1000);
+        char *log = tu_read_file(logpath);
+        int found = log && strstr(log, needle);
+        free(log);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
 #endif
