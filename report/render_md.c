@@ -495,69 +495,64 @@ static void keys(FILE *f, const json_t *rep)
     key_table(f, json_object_get(k, "created"), "Created this period", "Created", "created_at");
 }
 
+/* A table column: its header, the row key it shows, and whether that is a time. */
+struct col {
+    const char *head, *key;
+    int when;
+};
+
+/* "### <what> (n)" and a table of the rows of a, one cell per column. */
+static void plain_table(FILE *f, const char *title_s, const json_t *a, const struct col *cols,
+                        size_t n_cols, const char *what)
+{
+    const char *heads[8];
+    size_t i;
+    const json_t *o;
+    fprintf(f, "### %s (%zu)\n\n", title_s, json_array_size(a));
+    if (none(f, a))
+        return;
+    for (size_t c = 0; c < n_cols && c < 8; c++)
+        heads[c] = cols[c].head;
+    header(f, heads, n_cols < 8 ? n_cols : 8);
+    json_array_foreach(a, i, o)
+    {
+        if (i == MD_ROWS)
+            break;
+        fputs("|", f);
+        for (size_t c = 0; c < n_cols && c < 8; c++) {
+            char b[32];
+            if (cols[c].when) {
+                fmt_when(json_object_get(o, cols[c].key), b, sizeof b);
+                cell(f, b);
+            } else {
+                cell(f, str(o, cols[c].key));
+            }
+        }
+        fputs("\n", f);
+    }
+    more(f, json_array_size(a), what);
+}
+
 static void first_seen(FILE *f, const json_t *rep)
 {
-    const json_t *ne = json_object_get(rep, "new_entities"), *o;
-    size_t i;
+    static const struct col keys[] = {{"Provider", "provider", 0},
+                                      {"Account", "account", 0},
+                                      {"Key", "api_key_id", 0},
+                                      {"Name", "name", 0},
+                                      {"First seen", "first_seen", 1}};
+    static const struct col models[] = {{"Provider", "provider", 0},
+                                        {"Account", "account", 0},
+                                        {"Model", "model", 0},
+                                        {"First seen", "first_seen", 1}};
+    static const struct col countries[] = {{"Country", "country", 0},
+                                           {"First seen", "first_seen", 1},
+                                           {"Account", "account", 0},
+                                           {"Actor", "actor", 0}};
+    const json_t *ne = json_object_get(rep, "new_entities");
     fputs("## First seen this period\n\n", f);
-    const json_t *a = json_object_get(ne, "api_keys");
-    fprintf(f, "### API keys (%zu)\n\n", json_array_size(a));
-    if (!none(f, a)) {
-        HEADER(f, "Provider", "Account", "Key", "Name", "First seen");
-        json_array_foreach(a, i, o)
-        {
-            if (i == MD_ROWS)
-                break;
-            char b[32];
-            fputs("|", f);
-            cell(f, str(o, "provider"));
-            cell(f, str(o, "account"));
-            cell(f, str(o, "api_key_id"));
-            cell(f, str(o, "name"));
-            fmt_when(json_object_get(o, "first_seen"), b, sizeof b);
-            cell(f, b);
-            fputs("\n", f);
-        }
-        more(f, json_array_size(a), "keys");
-    }
-    a = json_object_get(ne, "models");
-    fprintf(f, "### Models (%zu)\n\n", json_array_size(a));
-    if (!none(f, a)) {
-        HEADER(f, "Provider", "Account", "Model", "First seen");
-        json_array_foreach(a, i, o)
-        {
-            if (i == MD_ROWS)
-                break;
-            char b[32];
-            fputs("|", f);
-            cell(f, str(o, "provider"));
-            cell(f, str(o, "account"));
-            cell(f, str(o, "model"));
-            fmt_when(json_object_get(o, "first_seen"), b, sizeof b);
-            cell(f, b);
-            fputs("\n", f);
-        }
-        more(f, json_array_size(a), "models");
-    }
-    a = json_object_get(ne, "countries");
-    fprintf(f, "### Countries (%zu)\n\n", json_array_size(a));
-    if (!none(f, a)) {
-        HEADER(f, "Country", "First seen", "Account", "Actor");
-        json_array_foreach(a, i, o)
-        {
-            if (i == MD_ROWS)
-                break;
-            char b[32];
-            fputs("|", f);
-            cell(f, str(o, "country"));
-            fmt_when(json_object_get(o, "first_seen"), b, sizeof b);
-            cell(f, b);
-            cell(f, str(o, "account"));
-            cell(f, str(o, "actor"));
-            fputs("\n", f);
-        }
-        more(f, json_array_size(a), "countries");
-    }
+    plain_table(f, "API keys", json_object_get(ne, "api_keys"), keys, 5, "keys");
+    plain_table(f, "Models", json_object_get(ne, "models"), models, 4, "models");
+    plain_table(f, "Countries", json_object_get(ne, "countries"), countries, 4, "countries");
 }
 
 static void count_table(FILE *f, const json_t *a, const char *title_, const char *col,
