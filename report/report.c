@@ -504,29 +504,16 @@ static void put_sums(struct rep *r, json_t *o, const struct ent *e, int f)
     jset(r, o, "change_pct", jchange(e->a[0].v[f], e->a[1].v[f]));
 }
 
-static json_t *by_provider(struct rep *r)
+/* Rows of a one-label table (provider, business unit) by cost: {name: value, sums...}. */
+static json_t *by_one_label(struct rep *r, const struct tab *t, const char *name)
 {
     size_t n;
-    struct sorted *s = sort_tab(&r->prov, F_COST, 0, &n);
+    struct sorted *s = sort_tab(t, F_COST, 0, &n);
     json_t *a = json_array();
     for (size_t i = 0; s && i < n; i++) {
-        json_t *o = json_pack("{s:o}", "provider", jstr_or_null(s[i].e->f[0]));
-        put_sums(r, o, s[i].e, F_COST);
-        jpush(r, a, o);
-    }
-    if (!s)
-        r->oom = 1;
-    free(s);
-    return a;
-}
-
-static json_t *by_business_unit(struct rep *r)
-{
-    size_t n;
-    struct sorted *s = sort_tab(&r->bu, F_COST, 0, &n);
-    json_t *a = json_array();
-    for (size_t i = 0; s && i < n; i++) {
-        json_t *o = json_pack("{s:s}", "business_unit", s[i].e->f[0]);
+        json_t *o = json_object();
+        if (o)
+            json_object_set_new(o, name, jstr_or_null(s[i].e->f[0]));
         put_sums(r, o, s[i].e, F_COST);
         jpush(r, a, o);
     }
@@ -1223,8 +1210,8 @@ int rep_build(struct ts_store *st, const struct config *cfg, int64_t from, int64
     jset(&r, r.doc, "totals", acc_json(&r, &r.tot[0]));
     jset(&r, r.doc, "previous_totals", acc_json(&r, &r.tot[1]));
     jset(&r, r.doc, "change_pct", totals_change(&r));
-    jset(&r, r.doc, "by_provider", by_provider(&r));
-    jset(&r, r.doc, "by_business_unit", by_business_unit(&r));
+    jset(&r, r.doc, "by_provider", by_one_label(&r, &r.prov, "provider"));
+    jset(&r, r.doc, "by_business_unit", by_one_label(&r, &r.bu, "business_unit"));
     jset(&r, r.doc, "by_project", by_project(&r));
     /* the inventory is read before the key table so names can be attached */
     json_t *k = keys(&r);
