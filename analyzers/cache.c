@@ -8,9 +8,14 @@
  * memory with ts_aggregate's exact semantics (groups by label values,
  * sorted, buckets with data only); anything else goes to ts_aggregate.
  * The engine keeps the cache between passes and, at the start of a pass,
- * re-reads only what the last cycle wrote (ana_changes.samples_from), so a
- * pass costs what changed, not the window; the windows move with the UTC
- * day (a new day reloads), so memory never grows with history.
+ * applies what the writes since the last pass changed, as the store's
+ * change feed (ts_feed_read) reports it, without reading the store: a
+ * point's new value, or its change added to the hour and to the day's
+ * rollup. So a pass costs what changed, not the window, and not a seek per
+ * series; the windows move with the UTC day (a new day reloads), so memory
+ * never grows with history. When the feed lost records, or the daemon says
+ * it does not know what changed (ana_changes.samples_from 0), everything
+ * is read again on its next use.
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,33 +31,44 @@
 #define DAYS_BACK (63LL * TU_DAY)
 #define MAX_ENTRIES 16
 #define GKEY_MAX 2048
+#define OTHER_METRIC SIZE_MAX /* of_id: a series of another metric */
 
-/* One series' window (a group of an aggregation by every label name: one series). */
-struct cached_series {
-    struct ts_label *labels; /* owned array; names and values are the store's */
-    size_t n_labels;
-    int64_t *t; /* owned, ascending */
-    double *v;
+/* One label name's values, interned: id i + 1 names val[i]. */
+struct interned {
+    struct strmap ids; /* value -> id - 1; keys are the store's strings */
+    const char **val;
     size_t n, cap;
-    char *gkey; /* owned; the index key */
 };
 
+/*
+ * One (metric, step): a row per registered series of the metric, holding
+ * the series' value ids (one per label name; 0 = the series lacks it) and
+ * its buckets over [lo, hi) (n_slots of them, dense).
+ */
 struct entry {
     char *metric;
     int64_t step, lo, hi, day;
+    size_t n_slots;
     const char **names; /* every label name of the metric's series (the store's strings) */
     size_t n_names;
-    struct cached_series *series;
-    size_t n, cap;
-    struct strmap index; /* gkey -> series */
+    struct interned *vals; /* per name */
+    uint32_t *vid;         /* n_names per row */
+    double *v;             /* n_slots per row */
+    unsigned char *has;    /* n_slots per row: the bucket has data */
+    size_t n, cap;         /* rows */
+    size_t *of_id;         /* series id - 1 -> row + 1, OTHER_METRIC, or 0 (not seen) */
+    size_t n_of_id;
+    size_t series_seen; /* ts_series_count when every series was last given a row */
+    uint64_t commit;    /* the store's ts_feed_commit when loaded: later records apply */
 };
 
 struct ana_cache {
     struct ts_store *st;
+    struct ts_feed *feed; /* what writes to st changed since the last pass */
     int64_t now;
     struct entry e[MAX_ENTRIES];
     size_t n;
-    size_t hits, misses;
+    struct ana_cache_stats stats;
 };
 
 static struct ana_cache *g_cache;     /* the pass in progress (the engine is single-threaded) */
@@ -60,14 +76,15 @@ static struct ana_cache *g_temporary; /* made by ana_cache_begin */
 
 static void entry_free(struct entry *e)
 {
-    for (size_t i = 0; i < e->n; i++) {
-        free(e->series[i].labels);
-        free(e->series[i].t);
-        free(e->series[i].v);
-        free(e->series[i].gkey);
+    for (size_t k = 0; e->vals && k < e->n_names; k++) {
+        strmap_free(&e->vals[k].ids);
+        free(e->vals[k].val);
     }
-    free(e->series);
-    strmap_free(&e->index);
+    free(e->vals);
+    free(e->vid);
+    free(e->v);
+    free(e->has);
+    free(e->of_id);
     free(e->names);
     free(e->metric);
     memset(e, 0, sizeof *e);
@@ -77,12 +94,27 @@ static void drop_all(struct ana_cache *c)
 {
     for (size_t i = 0; i < c->n; i++)
         entry_free(&c->e[i]);
+    c->stats.drops += c->n;
     c->n = 0;
+}
+
+static void drop_entry(struct ana_cache *c, size_t i)
+{
+    c->stats.drops++;
+    entry_free(&c->e[i]); /* reloaded on its next use */
+    c->e[i] = c->e[c->n - 1];
+    memset(&c->e[c->n - 1], 0, sizeof c->e[0]);
+    c->n--;
 }
 
 struct ana_cache *ana_cache_new(void)
 {
     return calloc(1, sizeof(struct ana_cache));
+}
+
+void ana_cache_stats(const struct ana_cache *c, struct ana_cache_stats *out)
+{
+    *out = c->stats;
 }
 
 void ana_cache_free(struct ana_cache *c)
@@ -92,6 +124,7 @@ void ana_cache_free(struct ana_cache *c)
     if (g_cache == c)
         g_cache = NULL;
     drop_all(c);
+    ts_feed_close(c->feed);
     free(c);
 }
 
@@ -125,99 +158,128 @@ out:
     return rc;
 }
 
-static int gkey_of(const struct ts_label *labels, size_t n_labels, const char *const *names,
-                   size_t n_names, char *key, size_t *len)
+static size_t name_index(const struct entry *e, const char *name)
 {
-    size_t o = 0;
-    for (size_t k = 0; k < n_names; k++) {
-        const char *v = NULL;
-        for (size_t i = 0; i < n_labels && !v; i++) {
-            if (strcmp(labels[i].name, names[k]) == 0)
-                v = labels[i].value;
-        }
-        int w = snprintf(key + o, GKEY_MAX - o, "%c%s\x1f", v ? '1' : '0', v ? v : "");
-        if (w < 0 || (size_t)w >= GKEY_MAX - o)
-            return -1;
-        o += (size_t)w;
+    for (size_t k = 0; k < e->n_names; k++) {
+        if (strcmp(e->names[k], name) == 0)
+            return k;
     }
-    key[o] = '\0';
-    *len = o;
+    return SIZE_MAX;
+}
+
+/* The id of value v of name k, interning it. 0 on allocation failure. */
+static uint32_t intern(struct interned *in, const char *v)
+{
+    size_t len = strlen(v), at;
+    if (strmap_get(&in->ids, v, len, &at) == 0)
+        return (uint32_t)at + 1;
+    if (in->n >= UINT32_MAX - 1 ||
+        arr_reserve((void **)&in->val, &in->cap, in->n + 1, sizeof *in->val) != 0 ||
+        strmap_put(&in->ids, v, len, in->n) != 0)
+        return 0;
+    in->val[in->n++] = v;
+    return (uint32_t)in->n;
+}
+
+static int of_id_reserve(struct entry *e, uint64_t id)
+{
+    if (id <= e->n_of_id)
+        return 0;
+    size_t nn = (size_t)id + 256;
+    size_t *m = realloc(e->of_id, nn * sizeof *m);
+    if (!m)
+        return -1;
+    memset(m + e->n_of_id, 0, (nn - e->n_of_id) * sizeof *m);
+    e->of_id = m;
+    e->n_of_id = nn;
     return 0;
 }
 
 /*
- * Reads [from, e->hi) of every series into the entry: a cached series keeps
- * its points before from and takes the new ones after; a series not cached
- * yet is added. One aggregation grouped by every label name (one group per
- * series, the store's two-thread scan). 0 ok, -1 with err.
+ * Gives series ser (of e's metric) a row with no data. The row index, or -1
+ * when e cannot hold it (a label name e's grouping lacks: e must be
+ * reloaded; or out of memory).
  */
-static int absorb(struct ana_cache *c, struct entry *e, int64_t from, char *err, size_t errlen)
+static long row_add(struct entry *e, const struct ts_series *ser)
 {
-    struct ts_agg_query q = {.metric = e->metric,
-                             .group_by = e->names,
-                             .n_group_by = e->n_names,
-                             .from = from,
-                             .to = e->hi,
-                             .step = e->step};
-    struct ts_agg_result r;
-    if (ts_aggregate(c->st, &q, &r, err, errlen) != 0)
+    if (of_id_reserve(e, ser->id) != 0)
         return -1;
-    int rc = -1;
-    for (size_t g = 0; g < r.n_groups; g++) {
-        const struct ts_agg_group *ag = &r.groups[g];
-        char key[GKEY_MAX];
-        size_t klen, at;
-        if (gkey_of(ag->labels, ag->n_labels, e->names, e->n_names, key, &klen) != 0)
-            goto out;
-        struct cached_series *cs;
-        if (strmap_get(&e->index, key, klen, &at) == 0) {
-            cs = &e->series[at];
-            while (cs->n > 0 && cs->t[cs->n - 1] >= from)
-                cs->n--;
-        } else {
-            if (arr_reserve((void **)&e->series, &e->cap, e->n + 1, sizeof *e->series))
-                goto out;
-            cs = &e->series[e->n];
-            memset(cs, 0, sizeof *cs);
-            cs->gkey = strdup(key);
-            cs->labels = malloc((ag->n_labels ? ag->n_labels : 1) * sizeof *cs->labels);
-            if (!cs->gkey || !cs->labels || strmap_put(&e->index, cs->gkey, klen, e->n) != 0) {
-                free(cs->gkey);
-                free(cs->labels);
-                goto out;
-            }
-            if (ag->n_labels)
-                memcpy(cs->labels, ag->labels, ag->n_labels * sizeof *cs->labels);
-            cs->n_labels = ag->n_labels;
-            e->n++;
-        }
-        if (cs->n + ag->n_points > cs->cap) {
-            size_t nc = cs->n + ag->n_points + 8;
-            int64_t *nt = realloc(cs->t, nc * sizeof *nt);
-            if (nt)
-                cs->t = nt;
-            double *nv = realloc(cs->v, nc * sizeof *nv);
-            if (nv)
-                cs->v = nv;
-            if (!nt || !nv)
-                goto out;
-            cs->cap = nc;
-        }
-        if (ag->n_points) {
-            memcpy(cs->t + cs->n, ag->times, ag->n_points * sizeof *cs->t);
-            memcpy(cs->v + cs->n, ag->values, ag->n_points * sizeof *cs->v);
-            cs->n += ag->n_points;
-        }
+    if (e->of_id[ser->id - 1] && e->of_id[ser->id - 1] != OTHER_METRIC)
+        return (long)e->of_id[ser->id - 1] - 1;
+    if (e->n == e->cap) {
+        size_t nc = e->cap ? e->cap * 2 : 64;
+        uint32_t *vid = realloc(e->vid, nc * (e->n_names ? e->n_names : 1) * sizeof *vid);
+        if (vid)
+            e->vid = vid;
+        double *v = realloc(e->v, nc * e->n_slots * sizeof *v);
+        if (v)
+            e->v = v;
+        unsigned char *has = realloc(e->has, nc * e->n_slots);
+        if (has)
+            e->has = has;
+        if (!vid || !v || !has)
+            return -1;
+        e->cap = nc;
     }
-    rc = 0;
-out:
-    if (rc != 0)
-        snprintf(err, errlen, "out of memory in the analyzers' read cache");
-    ts_agg_free(&r);
+    uint32_t *vid = e->vid + e->n * e->n_names;
+    memset(vid, 0, e->n_names * sizeof *vid);
+    for (size_t i = 0; i < ser->n_labels; i++) {
+        size_t k = name_index(e, ser->labels[i].name);
+        if (k == SIZE_MAX || !(vid[k] = intern(&e->vals[k], ser->labels[i].value)))
+            return -1;
+    }
+    memset(e->v + e->n * e->n_slots, 0, e->n_slots * sizeof *e->v);
+    memset(e->has + e->n * e->n_slots, 0, e->n_slots);
+    e->of_id[ser->id - 1] = e->n + 1;
+    return (long)e->n++;
+}
+
+/* Gives every series of e's metric registered since the last call a row. 0 ok, -1 drop e. */
+static int rows_sync(struct ana_cache *c, struct entry *e)
+{
+    size_t count = ts_series_count(c->st);
+    if (count == e->series_seen)
+        return 0;
+    const struct ts_series **list = NULL;
+    size_t nl = 0;
+    if (ts_series_list(c->st, e->metric, NULL, 0, &list, &nl) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < nl && rc == 0; i++)
+        rc = row_add(e, list[i]) < 0 ? -1 : 0;
+    free(list);
+    if (rc == 0)
+        e->series_seen = count;
     return rc;
 }
 
-/* Loads metric at step over the current window; NULL when it cannot (callers fall back). */
+/* The row of the group g of an aggregation by every label name, through rows (vid tuple -> row). */
+static long row_of_group(const struct entry *e, const struct ts_agg_group *g,
+                         const struct strmap *rows)
+{
+    uint32_t tup[64];
+    if (e->n_names > sizeof tup / sizeof tup[0])
+        return -1;
+    memset(tup, 0, e->n_names * sizeof *tup);
+    for (size_t i = 0; i < g->n_labels; i++) {
+        size_t k = name_index(e, g->labels[i].name), at;
+        if (k == SIZE_MAX ||
+            strmap_get(&e->vals[k].ids, g->labels[i].value, strlen(g->labels[i].value), &at) != 0)
+            return -1;
+        tup[k] = (uint32_t)at + 1;
+    }
+    size_t row;
+    if (strmap_get(rows, (const char *)tup, e->n_names * sizeof *tup, &row) != 0)
+        return -1;
+    return (long)row;
+}
+
+/*
+ * Loads metric at step over the current window: a row per registered
+ * series, filled by one aggregation grouped by every label name (one group
+ * per series, the store's two-thread scan). NULL when it cannot (callers
+ * fall back to ts_aggregate).
+ */
 static struct entry *load(struct ana_cache *c, const char *metric, int64_t step, char *err,
                           size_t errlen)
 {
@@ -225,50 +287,133 @@ static struct entry *load(struct ana_cache *c, const char *metric, int64_t step,
         return NULL;
     struct entry *e = &c->e[c->n];
     memset(e, 0, sizeof *e);
+    e->commit = ts_feed_commit(c->st);
     e->day = tu_floor(c->now, TU_DAY);
     e->step = step;
     e->lo = e->day - (step == TU_HOUR ? HOURS_BACK : DAYS_BACK);
     e->hi = e->day + 2LL * TU_DAY;
+    e->n_slots = (size_t)((e->hi - e->lo) / step);
+    struct strmap rows = {0};
+    struct ts_agg_result r = {0};
+    int ok = 0;
     e->metric = strdup(metric);
     if (!e->metric || label_names(c->st, metric, &e->names, &e->n_names) != 0 ||
-        absorb(c, e, e->lo, err, errlen) != 0) {
+        !(e->vals = calloc(e->n_names ? e->n_names : 1, sizeof *e->vals)) || rows_sync(c, e) != 0)
+        goto out;
+    for (size_t i = 0; i < e->n; i++) {
+        if (strmap_put(&rows, (const char *)(e->vid + i * e->n_names), e->n_names * sizeof *e->vid,
+                       i) != 0)
+            goto out;
+    }
+    struct ts_agg_query q = {.metric = e->metric,
+                             .group_by = e->names,
+                             .n_group_by = e->n_names,
+                             .from = e->lo,
+                             .to = e->hi,
+                             .step = e->step};
+    if (ts_aggregate(c->st, &q, &r, err, errlen) != 0)
+        goto out;
+    for (size_t g = 0; g < r.n_groups; g++) {
+        long row = row_of_group(e, &r.groups[g], &rows);
+        if (row < 0)
+            goto out;
+        double *v = e->v + (size_t)row * e->n_slots;
+        unsigned char *has = e->has + (size_t)row * e->n_slots;
+        for (size_t k = 0; k < r.groups[g].n_points; k++) {
+            size_t slot = (size_t)((r.groups[g].times[k] - e->lo) / e->step);
+            v[slot] = r.groups[g].values[k];
+            has[slot] = 1;
+        }
+    }
+    ok = 1;
+out:
+    ts_agg_free(&r);
+    strmap_free(&rows);
+    if (!ok) {
         entry_free(e);
         return NULL;
     }
     c->n++;
+    c->stats.loads++;
     return e;
+}
+
+/*
+ * Applies one fed record to e: an hour-aligned point of an hourly entry
+ * takes the written value (points are hour-aligned by the store's
+ * convention); otherwise the point's change is added to its bucket, which
+ * is what the store's summing rollup does. 0 ok, -1 when e must be dropped.
+ */
+static int apply(struct ana_cache *c, struct entry *e, const struct ts_change *ch)
+{
+    if (ch->commit <= e->commit)
+        return 0; /* the load already read it */
+    size_t at = ch->series <= e->n_of_id ? e->of_id[ch->series - 1] : 0;
+    if (at == OTHER_METRIC)
+        return 0;
+    if (at == 0) {
+        const struct ts_series *ser = ts_series_by_id(c->st, ch->series);
+        if (!ser)
+            return 0;
+        if (strcmp(ser->metric, e->metric) != 0) {
+            if (of_id_reserve(e, ser->id) != 0)
+                return -1;
+            e->of_id[ser->id - 1] = OTHER_METRIC;
+            return 0;
+        }
+        long row = row_add(e, ser); /* registered since the last sync */
+        if (row < 0)
+            return -1;
+        at = (size_t)row + 1;
+    }
+    int64_t t = tu_floor(ch->bucket, e->step);
+    if (t < e->lo || t >= e->hi)
+        return 0;
+    size_t cell = (at - 1) * e->n_slots + (size_t)((t - e->lo) / e->step);
+    if (e->step == TU_HOUR && ch->bucket == t)
+        e->v[cell] = ch->value;
+    else if (e->has[cell])
+        e->v[cell] += ch->delta;
+    else
+        e->v[cell] = ch->delta;
+    e->has[cell] = 1;
+    c->stats.applied++;
+    return 0;
 }
 
 int ana_cache_pass_begin(struct ana_cache *c, struct ts_store *st, int64_t now,
                          const struct ana_changes *ch)
 {
-    char err[256];
     int64_t day = tu_floor(now, TU_DAY);
-    /* what the last cycle wrote; 0 (or no changes given) means unknown: read it all again */
-    int64_t from = ch ? ch->samples_from : 0;
-    if (c->st != st || from <= 0)
+    /* ana_changes.samples_from 0 (or no changes given) means unknown: read it all again */
+    int start_over = !ch || ch->samples_from <= 0;
+    if (c->st != st) {
         drop_all(c);
+        ts_feed_close(c->feed);
+        c->feed = NULL;
+    }
     c->st = st;
     c->now = now;
-    for (size_t i = 0; i < c->n;) {
-        struct entry *e = &c->e[i];
-        const char **names = NULL;
-        size_t n_names = 0;
-        int keep = e->day == day && label_names(st, e->metric, &names, &n_names) == 0 &&
-                   n_names == e->n_names;
-        free(names);
-        if (keep && from < e->hi) {
-            int64_t rfrom = tu_floor(from, e->step);
-            keep = absorb(c, e, rfrom > e->lo ? rfrom : e->lo, err, sizeof err) == 0;
+    if (!c->feed) {
+        drop_all(c);
+        c->feed = ts_feed_open(st); /* NULL: nothing is kept between passes */
+    } else {
+        const struct ts_change *rec;
+        size_t n_rec;
+        if (ts_feed_read(c->feed, &rec, &n_rec) != 0 || start_over) {
+            drop_all(c);
+        } else {
+            for (size_t i = 0; i < c->n;) {
+                struct entry *e = &c->e[i];
+                int keep = e->day == day;
+                for (size_t k = 0; keep && k < n_rec; k++)
+                    keep = apply(c, e, &rec[k]) == 0;
+                if (keep)
+                    i++;
+                else
+                    drop_entry(c, i);
+            }
         }
-        if (keep) {
-            i++;
-            continue;
-        }
-        entry_free(e); /* reloaded on its next use */
-        c->e[i] = c->e[c->n - 1];
-        memset(&c->e[c->n - 1], 0, sizeof c->e[0]);
-        c->n--;
     }
     g_cache = c;
     return 0;
@@ -278,6 +423,8 @@ void ana_cache_pass_end(struct ana_cache *c)
 {
     if (g_cache == c)
         g_cache = NULL;
+    if (!c->feed)
+        drop_all(c); /* nothing would tell it what changes before the next pass */
 }
 
 int ana_cache_begin(struct ts_store *st, int64_t now)
@@ -295,35 +442,32 @@ void ana_cache_end(void)
     g_temporary = NULL;
 }
 
-static const char *label_of(const struct cached_series *s, const char *name)
-{
-    for (size_t i = 0; i < s->n_labels; i++) {
-        if (strcmp(s->labels[i].name, name) == 0)
-            return s->labels[i].value;
-    }
-    return NULL;
-}
-
-static int matches(const struct cached_series *s, const struct ts_agg_query *q)
-{
-    for (size_t i = 0; i < q->n_match; i++) {
-        const char *v = label_of(s, q->match[i].name);
-        if (!v || strcmp(v, q->match[i].value) != 0)
-            return 0;
-    }
-    return 1;
-}
-
+/* A group of a request: its first row (for label values) and its rows counted. */
 struct grp {
-    char *gkey;
-    const struct cached_series *first;
-    size_t n_series;
-    size_t row;
+    char *gkey; /* ts_aggregate's sort key: per group-by label "1value\x1f" or "0\x1f" */
+    size_t first, n_series, row;
 };
 
 static int grp_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct grp *)a)->gkey, ((const struct grp *)b)->gkey);
+}
+
+/* The gkey of a group whose first row is r. */
+static char *gkey_of(const struct entry *e, const size_t *gk, size_t n_gk, size_t r)
+{
+    char key[GKEY_MAX];
+    size_t o = 0;
+    for (size_t j = 0; j < n_gk; j++) {
+        uint32_t id = gk[j] == SIZE_MAX ? 0 : e->vid[r * e->n_names + gk[j]];
+        const char *v = id ? e->vals[gk[j]].val[id - 1] : "";
+        int w = snprintf(key + o, sizeof key - o, "%c%s\x1f", id ? '1' : '0', v);
+        if (w < 0 || (size_t)w >= sizeof key - o)
+            return NULL;
+        o += (size_t)w;
+    }
+    key[o] = '\0';
+    return strdup(key);
 }
 
 /* ts_aggregate over the cached entry (the caller checked the range fits). */
@@ -332,69 +476,82 @@ static int serve(const struct entry *e, const struct ts_agg_query *q, struct ts_
 {
     int64_t base = tu_floor(q->from, q->step);
     size_t n_steps = (size_t)((q->to - base + q->step - 1) / q->step);
+    /* the slots of buckets in [from, to), and the column of the first in the answer */
+    size_t s0 = q->from <= e->lo ? 0 : (size_t)((q->from - e->lo + e->step - 1) / e->step);
+    size_t s1 = (size_t)((q->to - e->lo + e->step - 1) / e->step);
+    if (s1 > e->n_slots)
+        s1 = e->n_slots;
+    size_t col0 = (size_t)((e->lo + (int64_t)s0 * e->step - base) / q->step);
+    size_t n_gk = q->n_group_by;
+    size_t *gk = malloc((n_gk ? n_gk : 1) * sizeof *gk);
+    size_t *mk = malloc((q->n_match ? q->n_match : 1) * sizeof *mk);
+    uint32_t *mv = malloc((q->n_match ? q->n_match : 1) * sizeof *mv);
+    uint32_t *tup = malloc((e->n ? e->n : 1) * (n_gk ? n_gk : 1) * sizeof *tup);
+    long *gi = malloc((e->n ? e->n : 1) * sizeof *gi);
     struct strmap map = {0};
     struct grp *g = NULL;
     size_t n_g = 0, cap_g = 0;
-    long *gi = malloc((e->n ? e->n : 1) * sizeof *gi);
     double *sum = NULL;
     unsigned char *has = NULL;
-    int rc = -1;
+    int rc = -1, none = 0;
     memset(out, 0, sizeof *out);
-    if (!gi)
+    if (!gk || !mk || !mv || !tup || !gi)
         goto out;
-    for (size_t i = 0; i < e->n; i++) {
-        const struct cached_series *s = &e->series[i];
-        gi[i] = -1;
-        if (!matches(s, q))
+    for (size_t j = 0; j < n_gk; j++)
+        gk[j] = name_index(e, q->group_by[j]);
+    for (size_t m = 0; m < q->n_match && !none; m++) {
+        size_t at;
+        mk[m] = name_index(e, q->match[m].name);
+        if (mk[m] == SIZE_MAX ||
+            strmap_get(&e->vals[mk[m]].ids, q->match[m].value, strlen(q->match[m].value), &at) != 0)
+            none = 1; /* no series has that value */
+        else
+            mv[m] = (uint32_t)at + 1;
+    }
+    for (size_t r = 0; r < e->n; r++) {
+        const uint32_t *vid = e->vid + r * e->n_names;
+        gi[r] = -1;
+        int ok = !none;
+        for (size_t m = 0; m < q->n_match && ok; m++)
+            ok = vid[mk[m]] == mv[m];
+        if (!ok)
             continue;
-        char key[2048];
-        size_t o = 0;
-        for (size_t k = 0; k < q->n_group_by; k++) {
-            const char *v = label_of(s, q->group_by[k]);
-            int w = snprintf(key + o, sizeof key - o, "%c%s\x1f", v ? '1' : '0', v ? v : "");
-            if (w < 0 || (size_t)w >= sizeof key - o)
-                goto out;
-            o += (size_t)w;
-        }
-        key[o] = '\0';
-        size_t idx;
-        if (!g || strmap_get(&map, key, o, &idx) != 0) {
+        uint32_t *t = tup + r * n_gk;
+        for (size_t j = 0; j < n_gk; j++)
+            t[j] = gk[j] == SIZE_MAX ? 0 : vid[gk[j]];
+        size_t idx = 0;
+        if (!g || (n_gk && strmap_get(&map, (const char *)t, n_gk * sizeof *t, &idx) != 0)) {
             if (arr_reserve((void **)&g, &cap_g, n_g + 1, sizeof *g) != 0)
                 goto out;
-            g[n_g] = (struct grp){.gkey = strdup(key), .first = s, .row = n_g};
-            if (!g[n_g].gkey)
+            g[n_g] = (struct grp){.gkey = NULL, .first = r, .row = n_g};
+            if (n_gk && strmap_put(&map, (const char *)t, n_gk * sizeof *t, n_g) != 0)
                 goto out;
-            if (strmap_put(&map, g[n_g].gkey, o, n_g) != 0) {
-                free(g[n_g].gkey);
-                goto out;
-            }
             idx = n_g++;
         }
         g[idx].n_series++;
-        gi[i] = (long)idx;
+        gi[r] = (long)idx;
     }
     sum = calloc((n_g ? n_g : 1) * (n_steps ? n_steps : 1), sizeof *sum);
     has = calloc((n_g ? n_g : 1) * (n_steps ? n_steps : 1), 1);
     if (!sum || !has)
         goto out;
-    for (size_t i = 0; i < e->n; i++) {
-        if (gi[i] < 0)
+    for (size_t r = 0; r < e->n; r++) {
+        if (gi[r] < 0)
             continue;
-        const struct cached_series *cs = &e->series[i];
-        size_t row = (size_t)gi[i] * n_steps;
-        size_t lo = 0, hi = cs->n; /* first point at or after from */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (cs->t[mid] < q->from)
-                lo = mid + 1;
-            else
-                hi = mid;
+        const double *v = e->v + r * e->n_slots;
+        const unsigned char *h = e->has + r * e->n_slots;
+        double *gs = sum + (size_t)gi[r] * n_steps + col0;
+        unsigned char *gh = has + (size_t)gi[r] * n_steps + col0;
+        for (size_t k = s0; k < s1; k++) {
+            if (h[k]) {
+                gs[k - s0] += v[k];
+                gh[k - s0] = 1;
+            }
         }
-        for (size_t k = lo; k < cs->n && cs->t[k] < q->to; k++) {
-            size_t si = (size_t)((cs->t[k] - base) / q->step);
-            sum[row + si] += cs->v[k];
-            has[row + si] = 1;
-        }
+    }
+    for (size_t i = 0; i < n_g; i++) {
+        if (!(g[i].gkey = gkey_of(e, gk, n_gk, g[i].first)))
+            goto out;
     }
     if (n_g > 1)
         qsort(g, n_g, sizeof *g, grp_cmp);
@@ -408,17 +565,19 @@ static int serve(const struct entry *e, const struct ts_agg_query *q, struct ts_
         size_t cnt = 0;
         for (size_t k = 0; k < n_steps; k++)
             cnt += gh[k];
-        og->labels = calloc(q->n_group_by ? q->n_group_by : 1, sizeof *og->labels);
+        og->labels = calloc(n_gk ? n_gk : 1, sizeof *og->labels);
         og->times = malloc((cnt ? cnt : 1) * sizeof *og->times);
         og->values = malloc((cnt ? cnt : 1) * sizeof *og->values);
         og->n_series = g[i].n_series;
         out->n_groups++;
         if (!og->labels || !og->times || !og->values)
             goto out;
-        for (size_t k = 0; k < q->n_group_by; k++) {
-            const char *v = label_of(g[i].first, q->group_by[k]);
-            if (v)
-                og->labels[og->n_labels++] = (struct ts_label){q->group_by[k], v};
+        const uint32_t *vid = e->vid + g[i].first * e->n_names;
+        for (size_t j = 0; j < n_gk; j++) {
+            uint32_t id = gk[j] == SIZE_MAX ? 0 : vid[gk[j]];
+            if (id)
+                og->labels[og->n_labels++] =
+                    (struct ts_label){q->group_by[j], e->vals[gk[j]].val[id - 1]};
         }
         for (size_t k = 0; k < n_steps; k++) {
             if (gh[k]) {
@@ -437,6 +596,10 @@ out:
         free(g[i].gkey);
     free(g);
     strmap_free(&map);
+    free(gk);
+    free(mk);
+    free(mv);
+    free(tup);
     free(gi);
     free(sum);
     free(has);
@@ -448,14 +611,17 @@ int ana_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_a
 {
     struct ana_cache *c = g_cache;
     if (!c || c->st != st || !q->metric || (q->step != TU_HOUR && q->step != TU_DAY) ||
-        q->to <= q->from || (q->step == TU_DAY && (q->from % TU_DAY != 0 || q->to % TU_DAY != 0))) {
-
+        q->to <= q->from || (q->step == TU_DAY && (q->from % TU_DAY != 0 || q->to % TU_DAY != 0)))
         return ts_aggregate(st, q, out, err, errlen);
-    }
     struct entry *e = NULL;
-    for (size_t i = 0; i < c->n && !e; i++) {
+    size_t i = 0;
+    for (; i < c->n && !e; i++) {
         if (c->e[i].step == q->step && strcmp(c->e[i].metric, q->metric) == 0)
             e = &c->e[i];
+    }
+    if (e && rows_sync(c, e) != 0) { /* a series registered with a label it lacks */
+        drop_entry(c, i - 1);
+        e = NULL;
     }
     if (!e) {
         e = load(c, q->metric, q->step, err, errlen);
@@ -463,10 +629,9 @@ int ana_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_a
             return ts_aggregate(st, q, out, err, errlen);
     }
     if (q->from < e->lo || q->to > e->hi) {
-        c->misses++;
-
+        c->stats.misses++;
         return ts_aggregate(st, q, out, err, errlen);
     }
-    c->hits++;
+    c->stats.hits++;
     return serve(e, q, out, err, errlen);
 }

@@ -163,14 +163,26 @@ int ana_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_a
 
 /*
  * The cache behind ana_aggregate. The engine keeps one across passes:
- * ana_cache_pass_begin re-reads what ch says the last cycle wrote (all of
- * it when ch is NULL or ch->samples_from is 0, or when the UTC day moved)
- * and makes the cache the one ana_aggregate uses until ana_cache_pass_end.
- * ana_cache_begin/end do the same with a temporary cache (tests).
+ * ana_cache_pass_begin applies what the store's change feed says was
+ * written since the last pass (ts_feed_read), with no store read; it drops
+ * what it holds, to be read again on its next use, when ch is NULL or
+ * ch->samples_from is 0 (unknown), when the feed lost records, for a
+ * series with a label name the cached metric did not have, and when the
+ * UTC day moved. It makes the cache the one ana_aggregate uses until
+ * ana_cache_pass_end. ana_cache_begin/end do the same with a temporary
+ * cache (tests).
  */
 struct ana_cache;
+struct ana_cache_stats {
+    size_t loads;   /* (metric, step) windows read from the store */
+    size_t drops;   /* windows dropped, to be read again on their next use */
+    size_t applied; /* fed records applied to a window */
+    size_t hits;    /* requests answered from memory */
+    size_t misses;  /* requests outside the windows, sent to ts_aggregate */
+};
 struct ana_cache *ana_cache_new(void);
 void ana_cache_free(struct ana_cache *c);
+void ana_cache_stats(const struct ana_cache *c, struct ana_cache_stats *out);
 int ana_cache_pass_begin(struct ana_cache *c, struct ts_store *st, int64_t now,
                          const struct ana_changes *ch);
 void ana_cache_pass_end(struct ana_cache *c);

@@ -38,8 +38,8 @@ struct col_http_request {
     const char *ca_file;        /* extra CA bundle, or NULL (copied) */
     const char *body;           /* POST this body (copied) instead of a GET; NULL = GET */
     size_t body_len;
-    int block_private;          /* refuse link-local / cloud-metadata addresses */
-    int fresh_connect;          /* a new connection, closed after (benchmarks only) */
+    int block_private; /* refuse link-local / cloud-metadata addresses */
+    int fresh_connect; /* a new connection, closed after (benchmarks only) */
     /* Called once on the loop thread; the result is valid during the call only. */
     void (*done)(const struct col_http_result *res, void *ud);
     void *ud;
@@ -49,8 +49,8 @@ struct col_http_request {
 int col_http_new(struct event_base *base, struct col_http **out, char *err, size_t errlen);
 
 /*
- * Starts a GET, or a POST when req->body is set. Plain http:// is refused unless the host is loopback;
- * peer and host verification are always on for https. Returns a handle id
+ * Starts a GET, or a POST when req->body is set. Plain http:// is refused unless the host is
+ * loopback; peer and host verification are always on for https. Returns a handle id
  * (> 0) usable with col_http_cancel, or -1 when the request could not start
  * (then done is not called and headers were freed).
  */

@@ -75,6 +75,11 @@ struct ts_store {
     struct strmap by_key; /* canonical key -> id */
 
     uint64_t next_seq;
+    /* the change feed (ts_feed_open): points written since the oldest open reader's position */
+    struct ts_change *log;
+    size_t log_n, log_cap;
+    uint64_t commit; /* committed writes that held samples */
+    struct ts_feed *feeds;
     int64_t retention;
     int64_t (*clock)(void);
     int read_only;
@@ -85,7 +90,15 @@ struct sample {
     uint64_t id;
     int64_t bucket;
     double value;
+    double delta; /* value minus what the bucket held (add_samples) */
     size_t order;
+};
+
+struct ts_feed {
+    struct ts_store *st; /* NULL once the store is closed */
+    uint64_t pos;        /* the last commit handed to this reader */
+    int lost;            /* records it did not read were dropped */
+    struct ts_feed *next;
 };
 
 struct kv_op {
@@ -812,6 +825,9 @@ void ts_close(struct ts_store *st)
         series_free(st->by_id[i]);
     free(st->by_id);
     strmap_free(&st->by_key);
+    for (struct ts_feed *f = st->feeds; f; f = f->next)
+        f->st = NULL;
+    free(st->log);
     free(st->dir);
     free(st);
 }
@@ -1161,7 +1177,8 @@ static int add_samples(struct ts_store *st, struct ts_batch *b, rocksdb_writebat
         cur_id = s[i].id;
         cur_day = day;
         have_day = 1;
-        day_delta += s[i].value - old;
+        s[i].delta = s[i].value - old;
+        day_delta += s[i].delta;
     }
     if (rc == 0 && have_day) {
         point_key(k, cur_id, cur_day);
@@ -1235,6 +1252,112 @@ static int add_events(struct ts_store *st, struct ts_batch *b, rocksdb_writebatc
     return rc;
 }
 
+/* ---- the change feed ---- */
+
+static void feed_trim(struct ts_store *st)
+{
+    uint64_t min = st->commit;
+    for (struct ts_feed *f = st->feeds; f; f = f->next) {
+        if (!f->lost && f->pos < min)
+            min = f->pos;
+    }
+    size_t drop = 0;
+    while (drop < st->log_n && st->log[drop].commit <= min)
+        drop++;
+    if (drop) {
+        memmove(st->log, st->log + drop, (st->log_n - drop) * sizeof *st->log);
+        st->log_n -= drop;
+    }
+}
+
+/* Every reader misses the records not yet read: they must start over. */
+static void feed_lose(struct ts_store *st)
+{
+    for (struct ts_feed *f = st->feeds; f; f = f->next)
+        f->lost = 1;
+    st->log_n = 0;
+}
+
+/* Records the committed samples s[0..n) for the open readers. */
+static void feed_append(struct ts_store *st, const struct sample *s, size_t n)
+{
+    st->commit++;
+    if (!st->feeds)
+        return;
+    feed_trim(st);
+    if (st->log_n + n > TS_FEED_MAX ||
+        arr_reserve((void **)&st->log, &st->log_cap, st->log_n + n, sizeof *st->log) != 0) {
+        feed_lose(st);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        st->log[st->log_n++] = (struct ts_change){.series = s[i].id,
+                                                  .bucket = s[i].bucket,
+                                                  .value = s[i].value,
+                                                  .delta = s[i].delta,
+                                                  .commit = st->commit};
+}
+
+struct ts_feed *ts_feed_open(struct ts_store *st)
+{
+    struct ts_feed *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->st = st;
+    f->pos = st->commit;
+    f->next = st->feeds;
+    st->feeds = f;
+    return f;
+}
+
+void ts_feed_close(struct ts_feed *f)
+{
+    if (!f)
+        return;
+    if (f->st) {
+        for (struct ts_feed **p = &f->st->feeds; *p; p = &(*p)->next) {
+            if (*p == f) {
+                *p = f->next;
+                break;
+            }
+        }
+        if (!f->st->feeds)
+            f->st->log_n = 0;
+    }
+    free(f);
+}
+
+int ts_feed_read(struct ts_feed *f, const struct ts_change **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!f->st)
+        return 1;
+    struct ts_store *st = f->st;
+    if (f->lost) {
+        f->lost = 0;
+        f->pos = st->commit;
+        return 1;
+    }
+    size_t lo = 0, hi = st->log_n; /* the first record after f->pos */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->log[mid].commit <= f->pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *out = st->log + lo;
+    *n = st->log_n - lo;
+    f->pos = st->commit;
+    return 0;
+}
+
+uint64_t ts_feed_commit(const struct ts_store *st)
+{
+    return st->commit;
+}
+
 int ts_write(struct ts_store *st, struct ts_batch *b, char *err, size_t errlen)
 {
     if (st->read_only) {
@@ -1275,6 +1398,8 @@ int ts_write(struct ts_store *st, struct ts_batch *b, char *err, size_t errlen)
         if (b->samples[i].bucket > r->max_bucket)
             r->max_bucket = b->samples[i].bucket;
     }
+    if (b->n_samples)
+        feed_append(st, b->samples, b->n_samples);
     return 0;
 }
 

@@ -236,6 +236,44 @@ int ts_scan_from(struct ts_store *st, enum ts_family fam, const void *prefix, si
                  int (*cb)(const void *key, size_t klen, const void *val, size_t vlen, void *ud),
                  void *ud, char *err, size_t errlen);
 
+/*
+ * The change feed: what committed writes did to the points family, for
+ * in-memory readers that keep a copy of recent data (the analyzers' read
+ * cache) and would otherwise re-read it. A reader opens a feed and, each
+ * time it wants to catch up, reads the records of every write that held
+ * samples since its last read (or its open), oldest first: the series, the
+ * bucket, the value written and the change to that bucket (value minus
+ * what it held, 0 before), which is also the change to the day's rollup.
+ * The store keeps records only while a feed is open and only until every
+ * open feed has read them, at most TS_FEED_MAX; past that every reader is
+ * told it lost records and must re-read the store. Feeds are used on the
+ * writing thread. A feed outlives its store harmlessly (it then reads as
+ * lost); close it with ts_feed_close.
+ */
+#define TS_FEED_MAX ((size_t)1 << 18)
+
+struct ts_change {
+    uint64_t series;
+    int64_t bucket;
+    double value;
+    double delta;
+    uint64_t commit; /* the write's number (ts_feed_commit after it) */
+};
+
+struct ts_feed;
+struct ts_feed *ts_feed_open(struct ts_store *st); /* NULL on allocation failure */
+void ts_feed_close(struct ts_feed *f);
+
+/*
+ * The records since f's last read in *out[0..*n), valid until the next
+ * ts_write or ts_feed_close. 0 ok; 1 when records were lost (or the store
+ * is closed): *n is 0 and the feed goes on from now.
+ */
+int ts_feed_read(struct ts_feed *f, const struct ts_change **out, size_t *n);
+
+/* The number of the last committed write that held samples (0 before any). */
+uint64_t ts_feed_commit(const struct ts_store *st);
+
 /* Compacts every family (retention runs; merge operands fold). For tests and bench. */
 int ts_compact(struct ts_store *st, char *err, size_t errlen);
 

@@ -156,27 +156,53 @@ static void test_cache_answers_like_the_store(void **state)
     free(dir);
 }
 
+static void write_batch(struct ts_store *st, struct ts_batch *b)
+{
+    char err[256];
+    if (ts_write(st, b, err, sizeof err) != 0)
+        fail_msg("ts_write: %s", err);
+    ts_batch_clear(b);
+}
+
+static void pass(struct ana_cache *c, struct ts_store *st, int64_t now, int64_t samples_from,
+                 struct ana_cache_stats *before)
+{
+    struct ana_changes ch = {.events_from = INT64_MAX, .samples = 1, .samples_from = samples_from};
+    ana_cache_stats(c, before);
+    assert_int_equal(ana_cache_pass_begin(c, st, now, &ch), 0);
+}
+
 /*
- * A cache kept between passes re-reads only from the earliest bucket the
- * last cycle wrote: overwritten buckets, a new hour and a new series must
- * all show in the next pass.
+ * A cache kept between passes follows the store's change feed without
+ * reading the store again: revised hours, a new hour, a point off the hour
+ * (its day's rollup moves), a new series, a series registered without data
+ * all show in the next pass with the windows loaded once. A series with a
+ * label name the metric did not have, an unknown change set
+ * (samples_from 0), a feed that lost records and a new UTC day make it
+ * read again; every pass answers like the store.
  */
-static void test_cache_refreshes_what_changed(void **state)
+static void test_cache_follows_the_feed(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp();
     struct ts_options o = {.create = 1, .clock = fake_clock};
     struct ts_store *st = NULL;
     char err[256];
+    struct ana_cache_stats s0, s1;
     assert_int_equal(ts_open(dir, &o, &st, err, sizeof err), 0);
     fill(st);
     struct ana_cache *c = ana_cache_new();
     assert_non_null(c);
-    assert_int_equal(ana_cache_pass_begin(c, st, NOW, NULL), 0);
+    pass(c, st, NOW, 0, &s0);
     compare_queries(st, 100); /* loads the windows */
     ana_cache_pass_end(c);
+    ana_cache_stats(c, &s1);
+    assert_int_equal(s1.loads, 4); /* est_cost_usd and cost_usd, hourly and daily */
+    print_message("first pass: %zu hits, %zu misses\n", s1.hits, s1.misses);
+    assert_true(s1.hits > 20 && s1.misses > 0);
 
-    /* a cycle: revise the last 3 hours of every hourly series, add a series */
+    /* cycle 1: revise the last 3 hours of every hourly series, one point 10 minutes past
+     * the hour, a new series, and a series registered with no data */
     const struct ts_series **list = NULL;
     size_t n = 0;
     assert_int_equal(ts_series_list(st, "est_cost_usd", NULL, 0, &list, &n), 0);
@@ -185,18 +211,69 @@ static void test_cache_refreshes_what_changed(void **state)
     for (size_t i = 0; i < n; i++)
         for (int64_t t = from; t <= tu_floor(NOW, HOUR); t += HOUR)
             assert_int_equal(ts_batch_add(b, list[i]->id, t, 1000.0 + (double)i), 0);
-    free(list);
+    assert_int_equal(ts_batch_add(b, list[0]->id, from - 2 * DAY + 600, 55.5), 0);
     struct ts_label l[] = {{"provider", "openai"}, {"project", "p9"}, {"model", "m9"}};
     const struct ts_series *ser = NULL;
     assert_int_equal(ts_series_get(st, "est_cost_usd", l, 3, &ser, err, sizeof err), 0);
     assert_int_equal(ts_batch_add(b, ser->id, from + HOUR, 7.0), 0);
-    assert_int_equal(ts_write(st, b, err, sizeof err), 0);
-    ts_batch_free(b);
-
-    struct ana_changes ch = {.events_from = INT64_MAX, .samples = 1, .samples_from = from};
-    assert_int_equal(ana_cache_pass_begin(c, st, NOW, &ch), 0);
+    struct ts_label l2[] = {{"provider", "anthropic"}, {"project", "p8"}, {"model", "m1"}};
+    assert_int_equal(ts_series_get(st, "est_cost_usd", l2, 3, &ser, err, sizeof err), 0);
+    write_batch(st, b);
+    pass(c, st, NOW, from - 2 * DAY, &s0);
     compare_queries(st, 300);
     ana_cache_pass_end(c);
+    ana_cache_stats(c, &s1);
+    assert_int_equal(s1.loads, s0.loads); /* nothing read again */
+    assert_int_equal(s1.drops, s0.drops);
+    assert_true(s1.applied >= 2 * (4 * n + 2)); /* each record to its hourly and daily window */
+
+    /* cycle 2: a cost_usd series with a label the metric never had: that metric reloads */
+    struct ts_label l3[] = {{"provider", "openai"}, {"project", "p1"}, {"region", "eu"}};
+    assert_int_equal(ts_series_get(st, "cost_usd", l3, 3, &ser, err, sizeof err), 0);
+    assert_int_equal(ts_batch_add(b, ser->id, tu_floor(NOW, DAY), 3.25), 0);
+    assert_int_equal(ts_batch_add(b, list[1]->id, tu_floor(NOW, HOUR), 1.5), 0);
+    write_batch(st, b);
+    pass(c, st, NOW, tu_floor(NOW, DAY), &s0);
+    ana_cache_stats(c, &s1);
+    assert_true(s1.drops > s0.drops);
+    compare_queries(st, 200);
+    ana_cache_pass_end(c);
+    ana_cache_stats(c, &s1);
+    assert_int_equal(s1.loads - s0.loads, s1.drops - s0.drops);
+
+    /* an unknown change set starts over; a write after the pass began, before the windows
+     * load, is read by the load and not applied again at the next pass */
+    pass(c, st, NOW, 0, &s0);
+    ana_cache_stats(c, &s1);
+    assert_int_equal(s1.drops - s0.drops, 4);
+    assert_int_equal(ts_batch_add(b, list[2]->id, from - DAY + 1200, 40.0), 0);
+    write_batch(st, b);
+    compare_queries(st, 50);
+    ana_cache_pass_end(c);
+    pass(c, st, NOW, from - DAY, &s0);
+    compare_queries(st, 100);
+    ana_cache_pass_end(c);
+
+    /* more records than the feed keeps: read again */
+    for (size_t k = 0; k <= TS_FEED_MAX; k++)
+        assert_int_equal(
+            ts_batch_add(b, list[k % n]->id, tu_floor(NOW, HOUR) - (int64_t)(k / n) * HOUR, 2.0),
+            0);
+    write_batch(st, b);
+    pass(c, st, NOW, tu_floor(NOW, HOUR) - 300 * DAY, &s0);
+    ana_cache_stats(c, &s1);
+    assert_int_equal(s1.drops - s0.drops, 4);
+    compare_queries(st, 100);
+    ana_cache_pass_end(c);
+
+    /* a new UTC day moves the windows */
+    pass(c, st, NOW + DAY, tu_floor(NOW, HOUR), &s0);
+    ana_cache_stats(c, &s1);
+    assert_int_equal(s1.drops - s0.drops, 4);
+    ana_cache_pass_end(c);
+
+    free(list);
+    ts_batch_free(b);
     ana_cache_free(c);
     ts_close(st);
     tu_rmtree(dir);
@@ -207,7 +284,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_answers_like_the_store),
-        cmocka_unit_test(test_cache_refreshes_what_changed),
+        cmocka_unit_test(test_cache_follows_the_feed),
     };
     return cmocka_run_group_tests_name("cache", tests, NULL, NULL);
 }

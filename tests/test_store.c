@@ -1450,6 +1450,101 @@ static void test_scan_from(void **state)
     assert_int_equal(l.n, 0);
 }
 
+/*
+ * The change feed: each reader gets every committed write's samples since
+ * its last read, once, in order, with the change each made (the rollup's
+ * delta); a failed write records nothing; a reader left behind past
+ * TS_FEED_MAX records is told it lost them; a feed outliving its store
+ * reads as lost.
+ */
+static void test_change_feed(void **state)
+{
+    struct fx *f = *state;
+    uint64_t a = series2(f->st, "est_cost_usd", "openai", "m1");
+    uint64_t c = series2(f->st, "est_cost_usd", "openai", "m2");
+    const struct ts_change *rec;
+    size_t n;
+    uint64_t c0 = ts_feed_commit(f->st);
+    struct ts_feed *f1 = ts_feed_open(f->st);
+    assert_non_null(f1);
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
+    assert_int_equal(n, 0);
+
+    write_one(f->st, a, BASE, 2.5); /* new point: the change is the value */
+    struct ts_feed *f2 = ts_feed_open(f->st);
+    assert_non_null(f2);
+    struct ts_batch *b = ts_batch_new();
+    assert_non_null(b);
+    assert_int_equal(ts_batch_add(b, c, BASE + HOUR, 1.0), 0);
+    assert_int_equal(ts_batch_add(b, a, BASE, 4.0), 0); /* revised: 4.0 - 2.5 */
+    write_batch(f->st, b);
+    ts_batch_clear(b);
+    assert_int_equal(ts_feed_commit(f->st), c0 + 2);
+
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
+    assert_int_equal(n, 3);
+    assert_true(rec[0].series == a && rec[0].bucket == BASE && rec[0].commit == c0 + 1);
+    expect_close(rec[0].value, 2.5, "first write's value");
+    expect_close(rec[0].delta, 2.5, "first write's change");
+    /* within a write, by series then bucket */
+    assert_true(rec[1].series == a && rec[1].commit == c0 + 2);
+    expect_close(rec[1].value, 4.0, "revision's value");
+    expect_close(rec[1].delta, 1.5, "revision's change");
+    assert_true(rec[2].series == c && rec[2].bucket == BASE + HOUR);
+    expect_close(rec[2].delta, 1.0, "new series' change");
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
+    assert_int_equal(n, 0); /* each record once */
+    assert_int_equal(ts_feed_read(f2, &rec, &n), 0);
+    assert_int_equal(n, 2); /* only what came after it opened */
+    assert_int_equal(rec[0].commit, c0 + 2);
+
+    /* a refused write (older than retention) records nothing */
+    assert_int_equal(ts_batch_add(b, a, BASE + HOUR, 9.0), 0);
+    assert_int_equal(ts_batch_add(b, a, NOW0 - TS_DEFAULT_RETENTION - DAY, 1.0), 0);
+    assert_int_not_equal(ts_write(f->st, b, g_err, sizeof g_err), 0);
+    ts_batch_clear(b);
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(ts_feed_commit(f->st), c0 + 2);
+
+    /* f2 falls behind by more than the feed keeps: it lost records; f1, read in between, too */
+    size_t per = TS_FEED_MAX / 4 + 1;
+    uint64_t many[20];
+    for (int i = 0; i < 20; i++) {
+        char m[8];
+        snprintf(m, sizeof m, "x%d", i);
+        many[i] = series2(f->st, "est_cost_usd", "anthropic", m);
+    }
+    for (int w = 0; w < 4; w++) {
+        for (size_t i = 0; i < per; i++)
+            assert_int_equal(
+                ts_batch_add(b, many[i % 20], BASE - (int64_t)(i / 20) * HOUR, 1.0 + w), 0);
+        write_batch(f->st, b);
+        ts_batch_clear(b);
+        if (w < 3) {
+            assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
+            assert_int_equal(n, per);
+        }
+    }
+    assert_int_equal(ts_feed_read(f2, &rec, &n), 1);
+    assert_int_equal(n, 0);
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 1);
+    write_one(f->st, a, BASE, 5.0); /* both go on from where they were told */
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
+    assert_int_equal(n, 1);
+    expect_close(rec[0].delta, 1.0, "change after the loss");
+    assert_int_equal(ts_feed_read(f2, &rec, &n), 0);
+    assert_int_equal(n, 1);
+    ts_feed_close(f2);
+    ts_batch_free(b);
+
+    /* a feed outliving its store */
+    ts_close(f->st);
+    f->st = NULL;
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 1);
+    ts_feed_close(f1);
+}
+
 static void test_kv_atomic_with_samples(void **state)
 {
     struct fx *f = *state;
@@ -2157,6 +2252,7 @@ int main(int argc, char **argv)
         T(test_events_dedupe),
         T(test_kv_families),
         T(test_scan_from),
+        T(test_change_feed),
         T(test_kv_atomic_with_samples),
         T(test_persistence),
         T(test_retention),
