@@ -60,6 +60,7 @@ struct entry {
     size_t n_of_id;
     size_t series_seen; /* ts_series_count when every series was last given a row */
     uint64_t commit;    /* the store's ts_feed_commit when loaded: later records apply */
+    int64_t last;       /* the latest bucket any of its series was written at (ts_series_last) */
 };
 
 struct ana_cache {
@@ -200,7 +201,7 @@ static int of_id_reserve(struct entry *e, uint64_t id)
  * when e cannot hold it (a label name e's grouping lacks: e must be
  * reloaded; or out of memory).
  */
-static long row_add(struct entry *e, const struct ts_series *ser)
+static long row_add(struct ana_cache *c, struct entry *e, const struct ts_series *ser)
 {
     if (of_id_reserve(e, ser->id) != 0)
         return -1;
@@ -228,6 +229,12 @@ static long row_add(struct entry *e, const struct ts_series *ser)
         if (k == SIZE_MAX || !(vid[k] = intern(&e->vals[k], ser->labels[i].value)))
             return -1;
     }
+    int64_t last;
+    char err[256];
+    if (ts_series_last(c->st, ser->id, &last, err, sizeof err) != 0)
+        return -1;
+    if (last > e->last)
+        e->last = last;
     memset(e->v + e->n * e->n_slots, 0, e->n_slots * sizeof *e->v);
     memset(e->has + e->n * e->n_slots, 0, e->n_slots);
     e->of_id[ser->id - 1] = e->n + 1;
@@ -246,7 +253,7 @@ static int rows_sync(struct ana_cache *c, struct entry *e)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < nl && rc == 0; i++)
-        rc = row_add(e, list[i]) < 0 ? -1 : 0;
+        rc = row_add(c, e, list[i]) < 0 ? -1 : 0;
     free(list);
     if (rc == 0)
         e->series_seen = count;
@@ -275,31 +282,16 @@ static long row_of_group(const struct entry *e, const struct ts_agg_group *g,
 }
 
 /*
- * Loads metric at step over the current window: a row per registered
- * series, filled by one aggregation grouped by every label name (one group
- * per series, the store's two-thread scan). NULL when it cannot (callers
- * fall back to ts_aggregate).
+ * Reads [from, to) (inside the window) of every series into e's rows: one
+ * aggregation grouped by every label name, so one group per series (the
+ * store's two-thread scan). 0 ok, -1 with err.
  */
-static struct entry *load(struct ana_cache *c, const char *metric, int64_t step, char *err,
-                          size_t errlen)
+static int read_range(struct ana_cache *c, struct entry *e, int64_t from, int64_t to, char *err,
+                      size_t errlen)
 {
-    if (c->n == MAX_ENTRIES)
-        return NULL;
-    struct entry *e = &c->e[c->n];
-    memset(e, 0, sizeof *e);
-    e->commit = ts_feed_commit(c->st);
-    e->day = tu_floor(c->now, TU_DAY);
-    e->step = step;
-    e->lo = e->day - (step == TU_HOUR ? HOURS_BACK : DAYS_BACK);
-    e->hi = e->day + 2LL * TU_DAY;
-    e->n_slots = (size_t)((e->hi - e->lo) / step);
     struct strmap rows = {0};
     struct ts_agg_result r = {0};
-    int ok = 0;
-    e->metric = strdup(metric);
-    if (!e->metric || label_names(c->st, metric, &e->names, &e->n_names) != 0 ||
-        !(e->vals = calloc(e->n_names ? e->n_names : 1, sizeof *e->vals)) || rows_sync(c, e) != 0)
-        goto out;
+    int rc = -1;
     for (size_t i = 0; i < e->n; i++) {
         if (strmap_put(&rows, (const char *)(e->vid + i * e->n_names), e->n_names * sizeof *e->vid,
                        i) != 0)
@@ -308,8 +300,8 @@ static struct entry *load(struct ana_cache *c, const char *metric, int64_t step,
     struct ts_agg_query q = {.metric = e->metric,
                              .group_by = e->names,
                              .n_group_by = e->n_names,
-                             .from = e->lo,
-                             .to = e->hi,
+                             .from = from,
+                             .to = to,
                              .step = e->step};
     if (ts_aggregate(c->st, &q, &r, err, errlen) != 0)
         goto out;
@@ -325,17 +317,83 @@ static struct entry *load(struct ana_cache *c, const char *metric, int64_t step,
             has[slot] = 1;
         }
     }
-    ok = 1;
+    rc = 0;
 out:
+    if (rc != 0 && !*err)
+        snprintf(err, errlen, "out of memory in the analyzers' read cache");
     ts_agg_free(&r);
     strmap_free(&rows);
-    if (!ok) {
+    return rc;
+}
+
+/* The window of an entry for the UTC day holding now. */
+static void window_of(struct entry *e, int64_t day)
+{
+    e->day = day;
+    e->lo = day - (e->step == TU_HOUR ? HOURS_BACK : DAYS_BACK);
+    e->hi = day + 2LL * TU_DAY;
+}
+
+/*
+ * Loads metric at step over the current window: a row per registered
+ * series, then its data. NULL when it cannot (callers fall back to
+ * ts_aggregate).
+ */
+static struct entry *load(struct ana_cache *c, const char *metric, int64_t step, char *err,
+                          size_t errlen)
+{
+    if (c->n == MAX_ENTRIES)
+        return NULL;
+    struct entry *e = &c->e[c->n];
+    memset(e, 0, sizeof *e);
+    e->commit = ts_feed_commit(c->st);
+    e->step = step;
+    e->last = INT64_MIN;
+    window_of(e, tu_floor(c->now, TU_DAY));
+    e->n_slots = (size_t)((e->hi - e->lo) / step);
+    err[0] = '\0';
+    e->metric = strdup(metric);
+    if (!e->metric || label_names(c->st, metric, &e->names, &e->n_names) != 0 ||
+        !(e->vals = calloc(e->n_names ? e->n_names : 1, sizeof *e->vals)) || rows_sync(c, e) != 0 ||
+        read_range(c, e, e->lo, e->hi, err, errlen) != 0) {
         entry_free(e);
         return NULL;
     }
     c->n++;
     c->stats.loads++;
     return e;
+}
+
+/*
+ * Moves e's window forward to the UTC day day: the rows' buckets shift
+ * left, the days that leave are forgotten, and the days that enter at the
+ * end are read only when some series was ever written that late (backtests
+ * over stored history; a live service has nothing after tomorrow). 0 ok,
+ * -1 when e must be dropped (moved back, too far, or the read failed).
+ */
+static int shift(struct ana_cache *c, struct entry *e, int64_t day)
+{
+    if (day < e->day)
+        return -1;
+    size_t by = (size_t)((day - e->day) / e->step);
+    if (by >= e->n_slots)
+        return -1;
+    size_t keep = e->n_slots - by;
+    for (size_t r = 0; r < e->n; r++) {
+        double *v = e->v + r * e->n_slots;
+        unsigned char *h = e->has + r * e->n_slots;
+        memmove(v, v + by, keep * sizeof *v);
+        memset(v + keep, 0, by * sizeof *v);
+        memmove(h, h + by, keep);
+        memset(h + keep, 0, by);
+    }
+    int64_t old_hi = e->hi;
+    window_of(e, day);
+    char err[256] = "";
+    if (e->last >= old_hi && read_range(c, e, old_hi, e->hi, err, sizeof err) != 0)
+        return -1;
+    c->stats.shifts++;
+    return 0;
 }
 
 /*
@@ -361,11 +419,13 @@ static int apply(struct ana_cache *c, struct entry *e, const struct ts_change *c
             e->of_id[ser->id - 1] = OTHER_METRIC;
             return 0;
         }
-        long row = row_add(e, ser); /* registered since the last sync */
+        long row = row_add(c, e, ser); /* registered since the last sync */
         if (row < 0)
             return -1;
         at = (size_t)row + 1;
     }
+    if (ch->bucket > e->last)
+        e->last = ch->bucket;
     int64_t t = tu_floor(ch->bucket, e->step);
     if (t < e->lo || t >= e->hi)
         return 0;
@@ -405,9 +465,11 @@ int ana_cache_pass_begin(struct ana_cache *c, struct ts_store *st, int64_t now,
         } else {
             for (size_t i = 0; i < c->n;) {
                 struct entry *e = &c->e[i];
-                int keep = e->day == day;
+                int keep = 1;
                 for (size_t k = 0; keep && k < n_rec; k++)
                     keep = apply(c, e, &rec[k]) == 0;
+                if (keep && e->day != day)
+                    keep = shift(c, e, day) == 0;
                 if (keep)
                     i++;
                 else

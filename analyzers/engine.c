@@ -112,3 +112,16 @@ int ana_engine_evaluate(struct ana_engine *e, struct ts_store *st, int64_t now,
     *n = e->n;
     return 0;
 }
+
+int ana_engine_warm(struct ana_engine *e, struct ts_store *st, int64_t now, char *err,
+                    size_t errlen)
+{
+    const struct ana_rule_result *res;
+    size_t n;
+    struct ana_changes unknown = {.events_from = INT64_MIN, .samples_from = 0};
+    if (ana_engine_evaluate(e, st, now, &unknown, NULL, &res, &n, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < e->n; i++)
+        ana_results_clear(&e->results[i].res);
+    return 0;
+}

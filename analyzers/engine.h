@@ -167,8 +167,10 @@ int ana_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_a
  * written since the last pass (ts_feed_read), with no store read; it drops
  * what it holds, to be read again on its next use, when ch is NULL or
  * ch->samples_from is 0 (unknown), when the feed lost records, for a
- * series with a label name the cached metric did not have, and when the
- * UTC day moved. It makes the cache the one ana_aggregate uses until
+ * series with a label name the cached metric did not have, and when now
+ * moved back a day or more; when now moves on to a new UTC day it shifts
+ * the windows (reading only days that enter them and were ever written to,
+ * which a live service does not have). It makes the cache the one ana_aggregate uses until
  * ana_cache_pass_end. ana_cache_begin/end do the same with a temporary
  * cache (tests).
  */
@@ -177,6 +179,7 @@ struct ana_cache_stats {
     size_t loads;   /* (metric, step) windows read from the store */
     size_t drops;   /* windows dropped, to be read again on their next use */
     size_t applied; /* fed records applied to a window */
+    size_t shifts;  /* windows moved to a new UTC day without reading them again */
     size_t hits;    /* requests answered from memory */
     size_t misses;  /* requests outside the windows, sent to ts_aggregate */
 };
@@ -217,5 +220,15 @@ void ana_engine_free(struct ana_engine *e);
 int ana_engine_evaluate(struct ana_engine *e, struct ts_store *st, int64_t now,
                         const struct ana_changes *changes, struct ts_batch *batch,
                         const struct ana_rule_result **out, size_t *n, char *err, size_t errlen);
+
+/*
+ * Warms the engine for a long-running service: one evaluation at now whose
+ * results are discarded, so the windows the rules read are in the cache
+ * before the first cycle, and every later pass (given ana_changes with
+ * samples_from not 0) costs what the cycles since wrote instead of a cold
+ * read. Call after ana_engine_new (start-up, reload). 0 ok, -1 with err.
+ */
+int ana_engine_warm(struct ana_engine *e, struct ts_store *st, int64_t now, char *err,
+                    size_t errlen);
 
 #endif

@@ -1096,6 +1096,21 @@ static int learn_max_bucket(struct ts_store *st, rocksdb_iterator_t **it, struct
     return 0;
 }
 
+int ts_series_last(struct ts_store *st, uint64_t id, int64_t *last, char *err, size_t errlen)
+{
+    if (id == 0 || id > st->by_id_cap || !st->by_id[id - 1]) {
+        snprintf(err, errlen, "unknown series id %llu", (unsigned long long)id);
+        return -TS_EINVAL;
+    }
+    struct series_rec *r = st->by_id[id - 1];
+    rocksdb_iterator_t *it = NULL;
+    int rc = r->max_known ? 0 : learn_max_bucket(st, &it, r, err, errlen);
+    if (it)
+        rocksdb_iter_destroy(it);
+    *last = r->max_bucket;
+    return rc;
+}
+
 static const rocksdb_column_family_handle_t *kv_cf(const struct ts_store *st, enum ts_family f)
 {
     switch (f) {

@@ -123,6 +123,14 @@ int ts_canonical_key(const char *metric, const struct ts_label *labels, size_t n
 int ts_series_get(struct ts_store *st, const char *metric, const struct ts_label *labels, size_t n,
                   const struct ts_series **series, char *err, size_t errlen);
 
+/*
+ * The latest bucket ever written to a series (INT64_MIN when none), at or
+ * after its latest stored point (retention may have dropped points since).
+ * One seek the first time per series, then kept by the writes. For the
+ * writing thread. 0 ok, negative with err.
+ */
+int ts_series_last(struct ts_store *st, uint64_t id, int64_t *last, char *err, size_t errlen);
+
 /* Looks a series up by id; NULL when unknown. */
 const struct ts_series *ts_series_by_id(const struct ts_store *st, uint64_t id);
 
