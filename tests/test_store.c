@@ -1511,7 +1511,7 @@ static void test_change_feed(void **state)
     size_t per = TS_FEED_MAX / 4 + 1;
     uint64_t many[20];
     for (int i = 0; i < 20; i++) {
-        char m[8];
+        char m[16];
         snprintf(m, sizeof m, "x%d", i);
         many[i] = series2(f->st, "est_cost_usd", "anthropic", m);
     }
