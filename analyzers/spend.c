@@ -742,7 +742,7 @@ size_t ana_spend_spans(int64_t from, int64_t to, struct ana_spend_span *out)
     return n;
 }
 
-double ana_spend_sum(const struct ana_spend *s, const double *v, int64_t from, int64_t to)
+void ana_spend_cols(const struct ana_spend *s, int64_t from, int64_t to, size_t *c0, size_t *c1)
 {
     size_t lo = 0, hi = s->n_cols;
     while (lo < hi) {
@@ -752,8 +752,19 @@ double ana_spend_sum(const struct ana_spend *s, const double *v, int64_t from, i
         else
             hi = mid;
     }
+    size_t c = lo;
+    while (c < s->n_cols && s->t[c] + s->w[c] <= to)
+        c++;
+    *c0 = lo;
+    *c1 = c;
+}
+
+double ana_spend_sum(const struct ana_spend *s, const double *v, int64_t from, int64_t to)
+{
+    size_t c0, c1;
+    ana_spend_cols(s, from, to, &c0, &c1);
     double sum = 0;
-    for (size_t c = lo; c < s->n_cols && s->t[c] + s->w[c] <= to; c++)
+    for (size_t c = c0; c < c1; c++)
         sum += v[c];
     return sum;
 }

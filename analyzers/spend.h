@@ -91,6 +91,9 @@ const char *ana_spend_get(const struct ana_spend *s, const struct ana_spend_row 
 /* Sum of the columns of v lying wholly inside [from, to). */
 double ana_spend_sum(const struct ana_spend *s, const double *v, int64_t from, int64_t to);
 
+/* The columns ana_spend_sum(from, to) adds: [*c0, *c1), for summing many rows alike. */
+void ana_spend_cols(const struct ana_spend *s, int64_t from, int64_t to, size_t *c0, size_t *c1);
+
 /* Rows summed into groups: provider, account and the given labels. */
 struct ana_spend_group {
     size_t row;    /* a row of the group: its label values are the group's */

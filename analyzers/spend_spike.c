@@ -162,6 +162,7 @@ struct eval {
     const struct ana_spend *sp;
     const struct ana_spend_groups *gs;
     const int64_t *starts; /* n windows: [0] current, [1..] baseline */
+    const size_t *c0, *c1; /* each window's columns of sp (ana_spend_cols) */
     size_t n;
     double *scratch; /* n doubles */
     size_t *order;   /* rows sorted by group: group g's are order[at[g]..at[g + 1]) */
@@ -190,6 +191,14 @@ static void cause_add(struct ana_candidate *c, const char *label, const char *va
     }
     c->causes[c->n_causes++] = x;
     qsort(c->causes, c->n_causes, sizeof *c->causes, cause_cmp);
+}
+
+static double cols_sum(const double *v, size_t c0, size_t c1)
+{
+    double sum = 0;
+    for (size_t c = c0; c < c1; c++)
+        sum += v[c];
+    return sum;
 }
 
 /* Sorting rows of a group by one label's value (NULL last). */
@@ -244,7 +253,7 @@ static int find_causes(const struct eval *e, size_t gi, int64_t first, double in
             for (; j < k && refs[j].v && strcmp(refs[j].v, refs[i].v) == 0; j++) {
                 const double *v = sp->rows[refs[j].row].v;
                 for (size_t w = 0; w < e->n; w++)
-                    acc[w] += ana_spend_sum(sp, v, e->starts[w], e->starts[w] + e->s->window);
+                    acc[w] += cols_sum(v, e->c0[w], e->c1[w]);
             }
             size_t np;
             double med =
@@ -336,8 +345,10 @@ static int spike_evaluate(void *ctx, const struct ana_ctx *c, struct ana_results
     }
     int64_t *starts = malloc(n * sizeof *starts);
     double *sums = malloc(n * sizeof *sums), *scratch = malloc(n * sizeof *scratch);
+    size_t *c0 = malloc(n * sizeof *c0), *c1 = malloc(n * sizeof *c1);
     int rc = -1;
-    if (!starts || !sums || !scratch || !(spans = malloc((n < 4 ? 4 : n) * sizeof *spans))) {
+    if (!starts || !sums || !scratch || !c0 || !c1 ||
+        !(spans = malloc((n < 4 ? 4 : n) * sizeof *spans))) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -386,10 +397,14 @@ static int spike_evaluate(void *ctx, const struct ana_ctx *c, struct ana_results
         at[g] += at[g - 1];
     for (size_t r = 0; r < sp.n_rows; r++)
         order[at[gs.of_row[r] + 1]++] = r;
+    for (size_t w = 0; w < n; w++)
+        ana_spend_cols(&sp, starts[w], starts[w] + s->window, &c0[w], &c1[w]);
     struct eval e = {.s = s,
                      .sp = &sp,
                      .gs = &gs,
                      .starts = starts,
+                     .c0 = c0,
+                     .c1 = c1,
                      .n = n,
                      .scratch = scratch,
                      .order = order,
@@ -397,7 +412,7 @@ static int spike_evaluate(void *ctx, const struct ana_ctx *c, struct ana_results
     for (size_t gi = 0; gi < gs.n; gi++) {
         const struct ana_spend_group *g = &gs.g[gi];
         for (size_t w = 0; w < n; w++)
-            sums[w] = ana_spend_sum(&sp, g->v, starts[w], starts[w] + s->window);
+            sums[w] = cols_sum(g->v, c0[w], c1[w]);
         /* a first day known from a daily rollup may be partial: history starts the day
          * after, unless the data reaches back to the start of the read */
         int64_t first = g->first;
@@ -422,6 +437,8 @@ out:
     free(starts);
     free(sums);
     free(scratch);
+    free(c0);
+    free(c1);
     return rc;
 }
 
