@@ -4,18 +4,25 @@
  * input_tokens...); reading each from RocksDB costs a seek per series every
  * time. The first request for a (metric, step) loads every series of that
  * metric over a fixed recent window (9 days of hours, 63 days of daily
- * rollups) once, and every request inside the window is answered from
- * memory with ts_aggregate's exact semantics (groups by label values,
- * sorted, buckets with data only); anything else goes to ts_aggregate.
- * The engine keeps the cache between passes and, at the start of a pass,
+ * rollups) once. Every request inside the window is then answered from
+ * memory with ts_aggregate's semantics: a group per combination of label
+ * values among every registered series of the metric, sorted, buckets with
+ * data only. Anything else goes to ts_aggregate. Each series is a row of
+ * dense per-bucket values, and its label values are interned per label
+ * name as small integers. A request matches and groups rows by comparing
+ * integers and sums them by index, with no string work per series.
+ *
+ * The engine keeps the cache between passes. At the start of a pass it
  * applies what the writes since the last pass changed, as the store's
  * change feed (ts_feed_read) reports it, without reading the store: a
- * point's new value, or its change added to the hour and to the day's
- * rollup. So a pass costs what changed, not the window, and not a seek per
- * series; the windows move with the UTC day (a new day reloads), so memory
- * never grows with history. When the feed lost records, or the daemon says
- * it does not know what changed (ana_changes.samples_from 0), everything
- * is read again on its next use.
+ * point's new value in its hour, and its change added to its day. So a
+ * pass costs what changed, not the window, and not a seek per series.
+ *
+ * On a new UTC day the windows shift: the day that leaves is forgotten, and
+ * the day that enters is read only if something was ever written that late
+ * (ts_series_last). So memory never grows with history. When the feed lost
+ * records, or the daemon says it does not know what changed
+ * (ana_changes.samples_from 0), everything is read again on its next use.
  */
 #include <math.h>
 #include <stdio.h>
@@ -390,17 +397,18 @@ static int shift(struct ana_cache *c, struct entry *e, int64_t day)
     int64_t old_hi = e->hi;
     window_of(e, day);
     char err[256] = "";
-    if (e->last >= old_hi && read_range(c, e, old_hi, e->hi, err, sizeof err) != 0)
+    if (e->last >= old_hi &&
+        (rows_sync(c, e) != 0 || read_range(c, e, old_hi, e->hi, err, sizeof err) != 0))
         return -1;
     c->stats.shifts++;
     return 0;
 }
 
 /*
- * Applies one fed record to e: an hour-aligned point of an hourly entry
- * takes the written value (points are hour-aligned by the store's
- * convention); otherwise the point's change is added to its bucket, which
- * is what the store's summing rollup does. 0 ok, -1 when e must be dropped.
+ * Applies one fed record to e: an hourly entry takes the written value
+ * (the store refuses points off the hour, so an hour holds one point); a
+ * daily entry adds the point's change to its day, which is what the
+ * store's summing rollup does. 0 ok, -1 when e must be dropped.
  */
 static int apply(struct ana_cache *c, struct entry *e, const struct ts_change *ch)
 {
@@ -430,8 +438,8 @@ static int apply(struct ana_cache *c, struct entry *e, const struct ts_change *c
     if (t < e->lo || t >= e->hi)
         return 0;
     size_t cell = (at - 1) * e->n_slots + (size_t)((t - e->lo) / e->step);
-    if (e->step == TU_HOUR && ch->bucket == t)
-        e->v[cell] = ch->value;
+    if (e->step == TU_HOUR)
+        e->v[cell] = ch->value; /* the store keeps one point per hour */
     else if (e->has[cell])
         e->v[cell] += ch->delta;
     else
@@ -460,7 +468,12 @@ int ana_cache_pass_begin(struct ana_cache *c, struct ts_store *st, int64_t now,
     } else {
         const struct ts_change *rec;
         size_t n_rec;
-        if (ts_feed_read(c->feed, &rec, &n_rec) != 0 || start_over) {
+        int fr = ts_feed_read(c->feed, &rec, &n_rec);
+        if (fr < 0) { /* its store was closed; st is another one at the same address */
+            drop_all(c);
+            ts_feed_close(c->feed);
+            c->feed = ts_feed_open(st);
+        } else if (fr > 0 || start_over) {
             drop_all(c);
         } else {
             for (size_t i = 0; i < c->n;) {
@@ -562,10 +575,14 @@ static int serve(const struct entry *e, const struct ts_agg_query *q, struct ts_
     for (size_t j = 0; j < n_gk; j++)
         gk[j] = name_index(e, q->group_by[j]);
     for (size_t m = 0; m < q->n_match && !none; m++) {
+        /* like the store: no value (or "") matches the series lacking the label */
+        const char *val = q->match[m].value ? q->match[m].value : "";
         size_t at;
         mk[m] = name_index(e, q->match[m].name);
-        if (mk[m] == SIZE_MAX ||
-            strmap_get(&e->vals[mk[m]].ids, q->match[m].value, strlen(q->match[m].value), &at) != 0)
+        mv[m] = 0;
+        if (!*val)
+            continue; /* a name no series has: every row lacks it (mk SIZE_MAX) */
+        if (mk[m] == SIZE_MAX || strmap_get(&e->vals[mk[m]].ids, val, strlen(val), &at) != 0)
             none = 1; /* no series has that value */
         else
             mv[m] = (uint32_t)at + 1;
@@ -575,7 +592,7 @@ static int serve(const struct entry *e, const struct ts_agg_query *q, struct ts_
         gi[r] = -1;
         int ok = !none;
         for (size_t m = 0; m < q->n_match && ok; m++)
-            ok = vid[mk[m]] == mv[m];
+            ok = mk[m] == SIZE_MAX || vid[mk[m]] == mv[m];
         if (!ok)
             continue;
         uint32_t *t = tup + r * n_gk;

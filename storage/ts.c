@@ -1143,6 +1143,13 @@ static int add_samples(struct ts_store *st, struct ts_batch *b, rocksdb_writebat
             snprintf(err, errlen, "sample for unknown series id %llu", (unsigned long long)s[i].id);
             return -TS_EINVAL;
         }
+        if (s[i].bucket % 3600 != 0) {
+            char t[32];
+            tu_format_time(s[i].bucket, t, sizeof t);
+            snprintf(err, errlen, "sample for %s at %s does not start on the hour; refused",
+                     st->by_id[s[i].id - 1]->pub.key, t);
+            return -TS_EINVAL;
+        }
         if (s[i].bucket < horizon) {
             char t[32];
             tu_format_time(s[i].bucket, t, sizeof t);
@@ -1283,13 +1290,20 @@ static void feed_trim(struct ts_store *st)
         memmove(st->log, st->log + drop, (st->log_n - drop) * sizeof *st->log);
         st->log_n -= drop;
     }
+    if (st->log_n == 0 && st->log_cap > 4096) { /* a burst is over: give its memory back */
+        free(st->log);
+        st->log = NULL;
+        st->log_cap = 0;
+    }
 }
 
-/* Every reader misses the records not yet read: they must start over. */
-static void feed_lose(struct ts_store *st)
+/* The readers that have not read up to commit lose what they have not read. */
+static void feed_lose(struct ts_store *st, uint64_t commit)
 {
-    for (struct ts_feed *f = st->feeds; f; f = f->next)
-        f->lost = 1;
+    for (struct ts_feed *f = st->feeds; f; f = f->next) {
+        if (f->pos < commit)
+            f->lost = 1;
+    }
     st->log_n = 0;
 }
 
@@ -1300,9 +1314,11 @@ static void feed_append(struct ts_store *st, const struct sample *s, size_t n)
     if (!st->feeds)
         return;
     feed_trim(st);
-    if (st->log_n + n > TS_FEED_MAX ||
+    if (st->log_n + n > TS_FEED_MAX) /* what is kept is for readers behind: they lose it */
+        feed_lose(st, st->commit - 1);
+    if (n > TS_FEED_MAX ||
         arr_reserve((void **)&st->log, &st->log_cap, st->log_n + n, sizeof *st->log) != 0) {
-        feed_lose(st);
+        feed_lose(st, st->commit); /* this write cannot be kept: everyone loses it */
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -1347,7 +1363,7 @@ int ts_feed_read(struct ts_feed *f, const struct ts_change **out, size_t *n)
     *out = NULL;
     *n = 0;
     if (!f->st)
-        return 1;
+        return -1;
     struct ts_store *st = f->st;
     if (f->lost) {
         f->lost = 0;

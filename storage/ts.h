@@ -148,7 +148,10 @@ void ts_batch_free(struct ts_batch *b);
 void ts_batch_clear(struct ts_batch *b);
 size_t ts_batch_samples(const struct ts_batch *b);
 
-/* Adds a sample: series id, bucket start (UTC seconds, hour-aligned by convention), value. */
+/*
+ * Adds a sample: series id, bucket start (UTC seconds, on the hour: ts_write
+ * refuses others, so an hour holds one point), value.
+ */
 int ts_batch_add(struct ts_batch *b, uint64_t series_id, int64_t bucket, double value);
 
 /* Adds an event; all strings are copied. */
@@ -165,7 +168,8 @@ int ts_batch_delete(struct ts_batch *b, enum ts_family fam, const void *key, siz
  * by the difference; within one batch the last sample for a bucket wins;
  * an event whose uid is already stored is skipped. Samples older than the
  * retention horizon are refused (-TS_EINVAL) because their day's rollup can
- * no longer be corrected. On return 0 everything is durable against a
+ * no longer be corrected, and so are samples whose bucket is not on the
+ * hour. On return 0 everything is durable against a
  * process crash; on failure nothing was written. The batch is not cleared.
  */
 int ts_write(struct ts_store *st, struct ts_batch *b, char *err, size_t errlen);
@@ -253,8 +257,8 @@ int ts_scan_from(struct ts_store *st, enum ts_family fam, const void *prefix, si
  * bucket, the value written and the change to that bucket (value minus
  * what it held, 0 before), which is also the change to the day's rollup.
  * The store keeps records only while a feed is open and only until every
- * open feed has read them, at most TS_FEED_MAX; past that every reader is
- * told it lost records and must re-read the store. Feeds are used on the
+ * open feed has read them, at most TS_FEED_MAX; past that the readers
+ * behind are told they lost records and must re-read the store. Feeds are used on the
  * writing thread. A feed outlives its store harmlessly (it then reads as
  * lost); close it with ts_feed_close.
  */
@@ -274,8 +278,9 @@ void ts_feed_close(struct ts_feed *f);
 
 /*
  * The records since f's last read in *out[0..*n), valid until the next
- * ts_write or ts_feed_close. 0 ok; 1 when records were lost (or the store
- * is closed): *n is 0 and the feed goes on from now.
+ * ts_write or ts_feed_close. 0 ok; 1 when records were lost (the reader
+ * fell more than TS_FEED_MAX records behind): *n is 0 and the feed goes on
+ * from now; -1 when the store was closed (close the feed).
  */
 int ts_feed_read(struct ts_feed *f, const struct ts_change **out, size_t *n);
 

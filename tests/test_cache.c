@@ -103,7 +103,7 @@ static void compare_queries(struct ts_store *st, int rounds)
     for (int round = 0; round < rounds; round++) {
         struct ts_agg_query q = {0};
         const char *gb[4];
-        struct ts_label match[2];
+        struct ts_label match[3];
         q.metric = next() % 3 ? "est_cost_usd" : "cost_usd";
         q.step = next() % 2 ? HOUR : DAY;
         int64_t span = (int64_t)(next() % (20 * 24) + 1) * HOUR;
@@ -125,6 +125,12 @@ static void compare_queries(struct ts_store *st, int rounds)
             match[0] = (struct ts_label){"provider", PROVIDERS[next() % 2]};
             q.match = match;
             q.n_match = 1;
+        }
+        if (next() % 4 == 0) { /* no value: the series lacking the label */
+            static const char *const ABSENT[] = {"api_key_id", "zone"};
+            match[q.n_match] = (struct ts_label){ABSENT[next() % 2], next() % 2 ? "" : NULL};
+            q.match = match;
+            q.n_match++;
         }
         struct ts_agg_result a, b;
         int ra = ana_aggregate(st, &q, &a, err, sizeof err);
@@ -174,7 +180,7 @@ static void pass(struct ana_cache *c, struct ts_store *st, int64_t now, int64_t 
 
 /*
  * A cache kept between passes follows the store's change feed without
- * reading the store again: revised hours, a new hour, a point off the hour
+ * reading the store again: revised hours, a new hour, a revision days back
  * (its day's rollup moves), a new series, a series registered without data
  * all show in the next pass with the windows loaded once. A series with a
  * label name the metric did not have, an unknown change set
@@ -201,17 +207,17 @@ static void test_cache_follows_the_feed(void **state)
     print_message("first pass: %zu hits, %zu misses\n", s1.hits, s1.misses);
     assert_true(s1.hits > 20 && s1.misses > 0);
 
-    /* cycle 1: revise the last 3 hours of every hourly series, one point 10 minutes past
-     * the hour, a new series, and a series registered with no data */
-    const struct ts_series **list = NULL;
-    size_t n = 0;
+    /* cycle 1: revise the last 3 hours of every hourly series and an hour two days back
+     * (its day's rollup moves), a new series, and a series registered with no data */
+    const struct ts_series **list = NULL, **list2 = NULL;
+    size_t n = 0, n2 = 0;
     assert_int_equal(ts_series_list(st, "est_cost_usd", NULL, 0, &list, &n), 0);
     struct ts_batch *b = ts_batch_new();
     int64_t from = tu_floor(NOW, HOUR) - 3 * HOUR;
     for (size_t i = 0; i < n; i++)
         for (int64_t t = from; t <= tu_floor(NOW, HOUR); t += HOUR)
             assert_int_equal(ts_batch_add(b, list[i]->id, t, 1000.0 + (double)i), 0);
-    assert_int_equal(ts_batch_add(b, list[0]->id, from - 2 * DAY + 600, 55.5), 0);
+    assert_int_equal(ts_batch_add(b, list[0]->id, from - 2 * DAY, 55.5), 0);
     struct ts_label l[] = {{"provider", "openai"}, {"project", "p9"}, {"model", "m9"}};
     const struct ts_series *ser = NULL;
     assert_int_equal(ts_series_get(st, "est_cost_usd", l, 3, &ser, err, sizeof err), 0);
@@ -246,7 +252,7 @@ static void test_cache_follows_the_feed(void **state)
     pass(c, st, NOW, 0, &s0);
     ana_cache_stats(c, &s1);
     assert_int_equal(s1.drops - s0.drops, 4);
-    assert_int_equal(ts_batch_add(b, list[2]->id, from - DAY + 1200, 40.0), 0);
+    assert_int_equal(ts_batch_add(b, list[2]->id, from - DAY - 5 * HOUR, 40.0), 0);
     write_batch(st, b);
     compare_queries(st, 50);
     ana_cache_pass_end(c);
@@ -302,7 +308,27 @@ static void test_cache_follows_the_feed(void **state)
     pass(c, st, NOW, tu_floor(NOW, HOUR), &s0);
     ana_cache_stats(c, &s1);
     assert_int_equal(s1.drops - s0.drops, 4);
+    compare_queries(st, 20);
     ana_cache_pass_end(c);
+
+    /* the store closed and opened again (perhaps at the same address): read again, then
+     * follow the new store's feed */
+    ts_close(st);
+    st = NULL;
+    assert_int_equal(ts_open(dir, &o, &st, err, sizeof err), 0);
+    pass(c, st, NOW, tu_floor(NOW, HOUR), &s0);
+    compare_queries(st, 50);
+    ana_cache_pass_end(c);
+    assert_int_equal(ts_series_list(st, "est_cost_usd", NULL, 0, &list2, &n2), 0);
+    assert_int_equal(ts_batch_add(b, list2[0]->id, tu_floor(NOW, HOUR), 77.0), 0);
+    write_batch(st, b);
+    free(list2);
+    pass(c, st, NOW, tu_floor(NOW, HOUR), &s0);
+    compare_queries(st, 50);
+    ana_cache_pass_end(c);
+    ana_cache_stats(c, &s1);
+    assert_int_equal(s1.loads, s0.loads);
+    assert_int_equal(s1.drops, s0.drops);
 
     free(list);
     ts_batch_free(b);

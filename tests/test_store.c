@@ -1498,16 +1498,22 @@ static void test_change_feed(void **state)
     assert_int_equal(n, 2); /* only what came after it opened */
     assert_int_equal(rec[0].commit, c0 + 2);
 
-    /* a refused write (older than retention) records nothing */
+    /* a refused write (older than retention; a bucket not on the hour) records nothing */
     assert_int_equal(ts_batch_add(b, a, BASE + HOUR, 9.0), 0);
     assert_int_equal(ts_batch_add(b, a, NOW0 - TS_DEFAULT_RETENTION - DAY, 1.0), 0);
     assert_int_not_equal(ts_write(f->st, b, g_err, sizeof g_err), 0);
     ts_batch_clear(b);
+    assert_int_equal(ts_batch_add(b, a, BASE + HOUR, 9.0), 0);
+    assert_int_equal(ts_batch_add(b, c, BASE + 2 * HOUR + 600, 1.0), 0);
+    assert_int_equal(ts_write(f->st, b, g_err, sizeof g_err), -TS_EINVAL);
+    assert_non_null(strstr(g_err, "does not start on the hour"));
+    ts_batch_clear(b);
+    expect_none(f->st, a, BASE + HOUR, HOUR); /* nothing of the refused batch */
     assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(ts_feed_commit(f->st), c0 + 2);
 
-    /* f2 falls behind by more than the feed keeps: it lost records; f1, read in between, too */
+    /* f2 falls behind by more than the feed keeps: it lost records; f1 kept reading */
     size_t per = TS_FEED_MAX / 4 + 1;
     uint64_t many[20];
     for (int i = 0; i < 20; i++) {
@@ -1528,8 +1534,9 @@ static void test_change_feed(void **state)
     }
     assert_int_equal(ts_feed_read(f2, &rec, &n), 1);
     assert_int_equal(n, 0);
-    assert_int_equal(ts_feed_read(f1, &rec, &n), 1);
-    write_one(f->st, a, BASE, 5.0); /* both go on from where they were told */
+    assert_int_equal(ts_feed_read(f1, &rec, &n), 0); /* the reader that kept up loses nothing */
+    assert_int_equal(n, per);
+    write_one(f->st, a, BASE, 5.0); /* both go on */
     assert_int_equal(ts_feed_read(f1, &rec, &n), 0);
     assert_int_equal(n, 1);
     expect_close(rec[0].delta, 1.0, "change after the loss");
@@ -1541,7 +1548,7 @@ static void test_change_feed(void **state)
     /* a feed outliving its store */
     ts_close(f->st);
     f->st = NULL;
-    assert_int_equal(ts_feed_read(f1, &rec, &n), 1);
+    assert_int_equal(ts_feed_read(f1, &rec, &n), -1);
     ts_feed_close(f1);
 }
 
