@@ -1064,6 +1064,14 @@ out:
     json_decref(prev);
 }
 
+/* Milliseconds on the monotonic clock since t0. */
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 /*
  * Loads what the rules read into the engine's cache before the cycles that
  * follow (start-up and reload of the service), so each analysis after them
@@ -1072,16 +1080,14 @@ out:
 static void warm_engine(struct daemon *d)
 {
     char err[512];
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (ana_engine_warm(d->engine, d->st, now_of(d), err, sizeof err) != 0) {
         log_event(LOG_WARN, "analysis.warm_failed", "reason=\"%s\"", err);
         return;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     d->changes.samples_from = INT64_MAX; /* the store's change feed tells the rest */
-    log_event(LOG_INFO, "analysis.warm", "ms=%.1f",
-              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    log_event(LOG_INFO, "analysis.warm", "ms=%.1f", ms_since(&t0));
 }
 
 /*
@@ -1101,7 +1107,7 @@ static int run_analysis(struct daemon *d)
     struct ts_batch *b = ts_batch_new();
     int rc = -1;
     size_t queued = 0, silenced = 0;
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!b || !as.notifications || !as.firing_now ||
         ana_engine_evaluate(d->engine, d->st, now, &d->changes, b, &res, &n, err, sizeof err) !=
@@ -1113,7 +1119,7 @@ static int run_analysis(struct daemon *d)
         log_event(LOG_ERROR, "analysis.failed", "reason=\"%s\"", b ? err : "out of memory");
         goto out;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = ms_since(&t0);
     size_t failed = 0, found = 0;
     for (size_t i = 0; i < n; i++) {
         failed += !res[i].ok;
@@ -1124,8 +1130,7 @@ static int run_analysis(struct daemon *d)
               "now=%s rules=%zu failed_rules=%zu conditions=%zu firing=%zu fired=%zu "
               "realerted=%zu resolved=%zu queued=%zu silenced=%zu ms=%.1f",
               tu_format_time(now, at, sizeof at), n, failed, found, as.firing, as.fired, as.realert,
-              as.resolved, queued, silenced,
-              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+              as.resolved, queued, silenced, ms);
     d->changes = (struct ana_changes){.events_from = INT64_MAX, .samples_from = INT64_MAX};
     rc = failed ? -1 : 0;
     alert_worker_kick(d->worker);
