@@ -173,6 +173,71 @@ static int none(FILE *f, const json_t *a)
     return 1;
 }
 
+/* What a column shows: text, or a value formatted (and right-aligned when a number). */
+enum col_kind { COL_TEXT, COL_WHEN, COL_USD, COL_COUNT, COL_PCT, COL_SHARE };
+
+struct col {
+    const char *head, *key;
+    enum col_kind kind;
+    const char *missing; /* COL_TEXT: shown when the row has no string there (NULL: "-") */
+};
+
+/*
+ * A table of the rows of a (which must not be empty), one cell per column.
+ * what NULL shows every row; otherwise the first MD_ROWS and a note naming
+ * what was left out.
+ */
+static void table(FILE *f, const json_t *a, const struct col *cols, size_t n, const char *what)
+{
+    const json_t *o;
+    size_t i;
+    fputs("|", f);
+    for (size_t c = 0; c < n; c++)
+        fprintf(f, " %s |", cols[c].head);
+    fputs("\n|", f);
+    for (size_t c = 0; c < n; c++)
+        fputs(cols[c].kind == COL_TEXT || cols[c].kind == COL_WHEN ? "---|" : "---:|", f);
+    fputs("\n", f);
+    json_array_foreach(a, i, o)
+    {
+        if (what && i == MD_ROWS)
+            break;
+        fputs("|", f);
+        for (size_t c = 0; c < n; c++) {
+            const json_t *v = json_object_get(o, cols[c].key);
+            char b[64];
+            switch (cols[c].kind) {
+            case COL_TEXT:
+                cell(f, json_is_string(v) || !cols[c].missing ? json_string_value(v)
+                                                              : cols[c].missing);
+                continue;
+            case COL_WHEN: fmt_when(v, b, sizeof b); break;
+            case COL_USD: fmt_usd(json_number_value(v), b, sizeof b); break;
+            case COL_COUNT: fmt_count(json_number_value(v), b, sizeof b); break;
+            case COL_PCT: fmt_pct(v, b, sizeof b); break;
+            case COL_SHARE: fmt_share(v, b, sizeof b); break;
+            }
+            cell(f, b);
+        }
+        fputs("\n", f);
+    }
+    if (what)
+        more(f, json_array_size(a), what);
+    else
+        fputs("\n", f);
+}
+
+/* "## <title>" and its table, or "None.". */
+static void section(FILE *f, const char *title_s, const json_t *a, const struct col *cols, size_t n,
+                    const char *what)
+{
+    fprintf(f, "## %s\n\n", title_s);
+    if (!none(f, a))
+        table(f, a, cols, n, what);
+}
+
+#define NCOLS(c) (sizeof(c) / sizeof(c)[0])
+
 static void title(FILE *f, const json_t *rep)
 {
     const json_t *p = json_object_get(rep, "period");
@@ -234,51 +299,31 @@ static void totals(FILE *f, const json_t *rep)
 
 static void by_provider(FILE *f, const json_t *rep)
 {
-    const json_t *a = json_object_get(rep, "by_provider"), *o;
-    size_t i;
-    fputs("## By provider\n\n", f);
-    if (none(f, a))
-        return;
-    HEADER(f, "Provider", ">Cost", ">Billed", ">Estimated", ">Input tokens", ">Output tokens",
-           ">Requests", ">Change");
-    json_array_foreach(a, i, o)
-    {
-        fputs("|", f);
-        cell(f, str(o, "provider"));
-        usd_cell(f, o, "cost_usd");
-        usd_cell(f, o, "billed_cost_usd");
-        usd_cell(f, o, "estimated_cost_usd");
-        count_cell(f, o, "input_tokens");
-        count_cell(f, o, "output_tokens");
-        count_cell(f, o, "requests");
-        pct_cell(f, o, "change_pct");
-        fputs("\n", f);
-    }
-    fputs("\n", f);
+    static const struct col cols[] = {{"Provider", "provider", COL_TEXT, NULL},
+                                      {"Cost", "cost_usd", COL_USD, NULL},
+                                      {"Billed", "billed_cost_usd", COL_USD, NULL},
+                                      {"Estimated", "estimated_cost_usd", COL_USD, NULL},
+                                      {"Input tokens", "input_tokens", COL_COUNT, NULL},
+                                      {"Output tokens", "output_tokens", COL_COUNT, NULL},
+                                      {"Requests", "requests", COL_COUNT, NULL},
+                                      {"Change", "change_pct", COL_PCT, NULL}};
+    section(f, "By provider", json_object_get(rep, "by_provider"), cols, NCOLS(cols), NULL);
 }
 
 static void by_unit(FILE *f, const json_t *rep)
 {
-    const json_t *a = json_object_get(rep, "by_business_unit"), *o;
-    size_t i;
-    fputs("## By business unit\n\n", f);
-    if (none(f, a))
+    static const struct col cols[] = {{"Business unit", "business_unit", COL_TEXT, NULL},
+                                      {"Cost", "cost_usd", COL_USD, NULL},
+                                      {"Billed", "billed_cost_usd", COL_USD, NULL},
+                                      {"Estimated", "estimated_cost_usd", COL_USD, NULL},
+                                      {"Input tokens", "input_tokens", COL_COUNT, NULL},
+                                      {"Output tokens", "output_tokens", COL_COUNT, NULL},
+                                      {"Change", "change_pct", COL_PCT, NULL}};
+    const json_t *a = json_object_get(rep, "by_business_unit");
+    section(f, "By business unit", a, cols, NCOLS(cols), NULL);
+    if (json_array_size(a) == 0)
         return;
-    HEADER(f, "Business unit", ">Cost", ">Billed", ">Estimated", ">Input tokens", ">Output tokens",
-           ">Change");
-    json_array_foreach(a, i, o)
-    {
-        fputs("|", f);
-        cell(f, str(o, "business_unit"));
-        usd_cell(f, o, "cost_usd");
-        usd_cell(f, o, "billed_cost_usd");
-        usd_cell(f, o, "estimated_cost_usd");
-        count_cell(f, o, "input_tokens");
-        count_cell(f, o, "output_tokens");
-        pct_cell(f, o, "change_pct");
-        fputs("\n", f);
-    }
-    fputs("\nUnits come from the configuration's business_units; anything unmapped is "
+    fputs("Units come from the configuration's business_units; anything unmapped is "
           "Unassigned. Usage is mapped by API key, then project; billed cost that carries no "
           "API key is mapped by project.\n\n",
           f);
@@ -286,86 +331,47 @@ static void by_unit(FILE *f, const json_t *rep)
 
 static void by_project(FILE *f, const json_t *rep)
 {
-    const json_t *a = json_object_get(rep, "by_project"), *o;
-    size_t i;
-    fputs("## By project\n\n", f);
-    if (none(f, a))
-        return;
-    HEADER(f, "Provider", "Account", "Project", "Business unit", ">Cost", ">Billed", ">Estimated",
-           ">Change");
-    json_array_foreach(a, i, o)
-    {
-        if (i == MD_ROWS)
-            break;
-        fputs("|", f);
-        cell(f, str(o, "provider"));
-        cell(f, str(o, "account"));
-        cell(f, str(o, "project"));
-        cell(f, str(o, "business_unit"));
-        usd_cell(f, o, "cost_usd");
-        usd_cell(f, o, "billed_cost_usd");
-        usd_cell(f, o, "estimated_cost_usd");
-        pct_cell(f, o, "change_pct");
-        fputs("\n", f);
-    }
-    more(f, json_array_size(a), "projects");
+    static const struct col cols[] = {{"Provider", "provider", COL_TEXT, NULL},
+                                      {"Account", "account", COL_TEXT, NULL},
+                                      {"Project", "project", COL_TEXT, NULL},
+                                      {"Business unit", "business_unit", COL_TEXT, NULL},
+                                      {"Cost", "cost_usd", COL_USD, NULL},
+                                      {"Billed", "billed_cost_usd", COL_USD, NULL},
+                                      {"Estimated", "estimated_cost_usd", COL_USD, NULL},
+                                      {"Change", "change_pct", COL_PCT, NULL}};
+    section(f, "By project", json_object_get(rep, "by_project"), cols, NCOLS(cols), "projects");
 }
 
 static void by_key(FILE *f, const json_t *rep)
 {
-    const json_t *a = json_object_get(rep, "by_api_key"), *o;
-    size_t i;
-    fputs("## Top API keys by estimated cost\n\n", f);
-    if (none(f, a))
-        return;
-    HEADER(f, "Provider", "Key", "Name", "Project", "Business unit", ">Estimated", ">Input tokens",
-           ">Output tokens", ">Requests", ">Change");
-    json_array_foreach(a, i, o)
-    {
-        fputs("|", f);
-        cell(f, str(o, "provider"));
-        cell(f, str(o, "api_key_id"));
-        cell(f, str(o, "name"));
-        cell(f, str(o, "project"));
-        cell(f, str(o, "business_unit"));
-        usd_cell(f, o, "estimated_cost_usd");
-        count_cell(f, o, "input_tokens");
-        count_cell(f, o, "output_tokens");
-        count_cell(f, o, "requests");
-        pct_cell(f, o, "change_pct");
-        fputs("\n", f);
-    }
-    fputs("\n", f);
+    static const struct col cols[] = {{"Provider", "provider", COL_TEXT, NULL},
+                                      {"Key", "api_key_id", COL_TEXT, NULL},
+                                      {"Name", "name", COL_TEXT, NULL},
+                                      {"Project", "project", COL_TEXT, NULL},
+                                      {"Business unit", "business_unit", COL_TEXT, NULL},
+                                      {"Estimated", "estimated_cost_usd", COL_USD, NULL},
+                                      {"Input tokens", "input_tokens", COL_COUNT, NULL},
+                                      {"Output tokens", "output_tokens", COL_COUNT, NULL},
+                                      {"Requests", "requests", COL_COUNT, NULL},
+                                      {"Change", "change_pct", COL_PCT, NULL}};
+    section(f, "Top API keys by estimated cost", json_object_get(rep, "by_api_key"), cols,
+            NCOLS(cols), NULL);
 }
 
 static void by_model(FILE *f, const json_t *rep)
 {
-    const json_t *a = json_object_get(rep, "by_model"), *o;
-    size_t i;
-    fputs("## Model mix\n\n", f);
-    if (none(f, a))
+    static const struct col cols[] = {{"Provider", "provider", COL_TEXT, NULL},
+                                      {"Model", "model", COL_TEXT, "(no model)"},
+                                      {"Estimated", "estimated_cost_usd", COL_USD, NULL},
+                                      {"Cost share", "share", COL_SHARE, NULL},
+                                      {"Input tokens", "input_tokens", COL_COUNT, NULL},
+                                      {"Output tokens", "output_tokens", COL_COUNT, NULL},
+                                      {"Token share", "token_share", COL_SHARE, NULL},
+                                      {"Change", "change_pct", COL_PCT, NULL}};
+    const json_t *a = json_object_get(rep, "by_model");
+    section(f, "Model mix", a, cols, NCOLS(cols), "models");
+    if (json_array_size(a) == 0)
         return;
-    HEADER(f, "Provider", "Model", ">Estimated", ">Cost share", ">Input tokens", ">Output tokens",
-           ">Token share", ">Change");
-    json_array_foreach(a, i, o)
-    {
-        if (i == MD_ROWS)
-            break;
-        char b[32];
-        fputs("|", f);
-        cell(f, str(o, "provider"));
-        cell(f, json_is_string(json_object_get(o, "model")) ? str(o, "model") : "(no model)");
-        usd_cell(f, o, "estimated_cost_usd");
-        fmt_share(json_object_get(o, "share"), b, sizeof b);
-        cell(f, b);
-        count_cell(f, o, "input_tokens");
-        count_cell(f, o, "output_tokens");
-        fmt_share(json_object_get(o, "token_share"), b, sizeof b);
-        cell(f, b);
-        pct_cell(f, o, "change_pct");
-        fputs("\n", f);
-    }
-    more(f, json_array_size(a), "models");
     fputs("Shares are of the estimated cost and of all tokens: every provider reports usage per "
           "model, not every provider bills per model.\n\n",
           f);
@@ -495,106 +501,55 @@ static void keys(FILE *f, const json_t *rep)
     key_table(f, json_object_get(k, "created"), "Created this period", "Created", "created_at");
 }
 
-/* A table column: its header, the row key it shows, and whether that is a time. */
-struct col {
-    const char *head, *key;
-    int when;
-};
-
-/* "### <what> (n)" and a table of the rows of a, one cell per column. */
-static void plain_table(FILE *f, const char *title_s, const json_t *a, const struct col *cols,
-                        size_t n_cols, const char *what)
-{
-    const char *heads[8];
-    size_t i;
-    const json_t *o;
-    fprintf(f, "### %s (%zu)\n\n", title_s, json_array_size(a));
-    if (none(f, a))
-        return;
-    for (size_t c = 0; c < n_cols && c < 8; c++)
-        heads[c] = cols[c].head;
-    header(f, heads, n_cols < 8 ? n_cols : 8);
-    json_array_foreach(a, i, o)
-    {
-        if (i == MD_ROWS)
-            break;
-        fputs("|", f);
-        for (size_t c = 0; c < n_cols && c < 8; c++) {
-            char b[32];
-            if (cols[c].when) {
-                fmt_when(json_object_get(o, cols[c].key), b, sizeof b);
-                cell(f, b);
-            } else {
-                cell(f, str(o, cols[c].key));
-            }
-        }
-        fputs("\n", f);
-    }
-    more(f, json_array_size(a), what);
-}
-
 static void first_seen(FILE *f, const json_t *rep)
 {
-    static const struct col keys[] = {{"Provider", "provider", 0},
-                                      {"Account", "account", 0},
-                                      {"Key", "api_key_id", 0},
-                                      {"Name", "name", 0},
-                                      {"First seen", "first_seen", 1}};
-    static const struct col models[] = {{"Provider", "provider", 0},
-                                        {"Account", "account", 0},
-                                        {"Model", "model", 0},
-                                        {"First seen", "first_seen", 1}};
-    static const struct col countries[] = {{"Country", "country", 0},
-                                           {"First seen", "first_seen", 1},
-                                           {"Account", "account", 0},
-                                           {"Actor", "actor", 0}};
+    static const struct col keys[] = {{"Provider", "provider", COL_TEXT, NULL},
+                                      {"Account", "account", COL_TEXT, NULL},
+                                      {"Key", "api_key_id", COL_TEXT, NULL},
+                                      {"Name", "name", COL_TEXT, NULL},
+                                      {"First seen", "first_seen", COL_WHEN, NULL}};
+    static const struct col models[] = {{"Provider", "provider", COL_TEXT, NULL},
+                                        {"Account", "account", COL_TEXT, NULL},
+                                        {"Model", "model", COL_TEXT, NULL},
+                                        {"First seen", "first_seen", COL_WHEN, NULL}};
+    static const struct col countries[] = {{"Country", "country", COL_TEXT, NULL},
+                                           {"First seen", "first_seen", COL_WHEN, NULL},
+                                           {"Account", "account", COL_TEXT, NULL},
+                                           {"Actor", "actor", COL_TEXT, NULL}};
+    static const struct {
+        const char *title, *key, *what;
+        const struct col *cols;
+        size_t n;
+    } tables[] = {{"API keys", "api_keys", "keys", keys, NCOLS(keys)},
+                  {"Models", "models", "models", models, NCOLS(models)},
+                  {"Countries", "countries", "countries", countries, NCOLS(countries)}};
     const json_t *ne = json_object_get(rep, "new_entities");
     fputs("## First seen this period\n\n", f);
-    plain_table(f, "API keys", json_object_get(ne, "api_keys"), keys, 5, "keys");
-    plain_table(f, "Models", json_object_get(ne, "models"), models, 4, "models");
-    plain_table(f, "Countries", json_object_get(ne, "countries"), countries, 4, "countries");
+    for (size_t t = 0; t < NCOLS(tables); t++) {
+        const json_t *a = json_object_get(ne, tables[t].key);
+        fprintf(f, "### %s (%zu)\n\n", tables[t].title, json_array_size(a));
+        if (!none(f, a))
+            table(f, a, tables[t].cols, tables[t].n, tables[t].what);
+    }
 }
 
 static void count_table(FILE *f, const json_t *a, const char *title_, const char *col,
                         const char *count_col, const char *name_key, const char *count_key)
 {
-    const json_t *o;
-    size_t i;
-    fprintf(f, "## %s\n\n", title_);
-    if (none(f, a))
-        return;
-    fprintf(f, "| %s | %s |\n|---|---:|\n", col, count_col);
-    json_array_foreach(a, i, o)
-    {
-        if (i == MD_ROWS)
-            break;
-        fputs("|", f);
-        cell(f, str(o, name_key));
-        count_cell(f, o, count_key);
-        fputs("\n", f);
-    }
-    more(f, json_array_size(a), "rows");
+    const struct col cols[] = {{col, name_key, COL_TEXT, NULL},
+                               {count_col, count_key, COL_COUNT, NULL}};
+    section(f, title_, a, cols, NCOLS(cols), "rows");
 }
 
 static void unpriced(FILE *f, const json_t *rep)
 {
-    const json_t *a = json_object_get(rep, "unpriced"), *o;
-    size_t i;
-    fputs("## Unpriced usage\n\n", f);
-    if (none(f, a))
+    static const struct col cols[] = {{"Provider", "provider", COL_TEXT, NULL},
+                                      {"Model", "model", COL_TEXT, NULL},
+                                      {"Tokens", "tokens", COL_COUNT, NULL}};
+    const json_t *a = json_object_get(rep, "unpriced");
+    section(f, "Unpriced usage", a, cols, NCOLS(cols), "models");
+    if (json_array_size(a) == 0)
         return;
-    HEADER(f, "Provider", "Model", ">Tokens");
-    json_array_foreach(a, i, o)
-    {
-        if (i == MD_ROWS)
-            break;
-        fputs("|", f);
-        cell(f, str(o, "provider"));
-        cell(f, str(o, "model"));
-        count_cell(f, o, "tokens");
-        fputs("\n", f);
-    }
-    more(f, json_array_size(a), "models");
     fputs("These models have no price in the price table: their usage is in no estimated "
           "cost.\n\n",
           f);
