@@ -91,17 +91,17 @@ $(SIM_BIN): $(SIM_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 $(RECV_BIN): $(RECV_SRC:%.c=$(BUILD)/obj/%.o) $(LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
-$(BENCH_BIN): tests/bench/bench_store.c tests/bench/benchutil.h $(LIB)
+$(BENCH_BIN): tests/bench/bench_store.c tests/bench/benchutil.h tests/bench/benchsql.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
 
-$(RULES_BENCH_BIN): tests/bench/bench_rules.c tests/bench/benchutil.h $(LIB)
+$(RULES_BENCH_BIN): tests/bench/bench_rules.c tests/bench/benchutil.h tests/bench/benchsql.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)
 
-$(REPORT_BENCH_BIN): tests/bench/bench_report.c tests/bench/benchutil.h $(LIB)
+$(REPORT_BENCH_BIN): tests/bench/bench_report.c tests/bench/benchutil.h tests/bench/benchsql.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(shell pkg-config --cflags $(BENCH_PKGS)) -o $@ $< $(LIB) \
 		$(PKG_LIBS) $(shell pkg-config --libs $(BENCH_PKGS)) $(LDFLAGS)

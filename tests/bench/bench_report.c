@@ -16,13 +16,12 @@
 #include "../../report/report.h"
 #include "../../storage/ts.h"
 
-#include "benchutil.h"
+#include "benchsql.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -457,17 +456,6 @@ static int report_once(struct ts_store *st, const struct config *cfg, const stru
 
 /* ---- the same figures in SQLite --------------------------------------------- */
 
-static int sql_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "sqlite: %s: %s\n", sql, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
 static int bind_text_or_null(sqlite3_stmt *q, int col, const char *s)
 {
     return s ? sqlite3_bind_text(q, col, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(q, col);
@@ -484,28 +472,23 @@ static int sqlite_build(const struct dataset *d, const char *dir, sqlite3 **out,
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *ser = NULL, *ins = NULL;
-    char path[4096];
     int rc = -1;
     size_t in_txn = 0;
     *rows = 0;
     *txns = 0;
-    if (mkdir(dir, 0755) != 0 || join_path(path, sizeof path, dir, "points.db") != 0) {
-        fprintf(stderr, "sqlite: cannot make %s: %s\n", dir, strerror(errno));
+    if (bench_sql_open(dir, &db) != 0)
         return -1;
-    }
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        goto fail;
-    if (sql_exec(db, "PRAGMA journal_mode=WAL") || sql_exec(db, "PRAGMA synchronous=NORMAL") ||
-        sql_exec(db, "CREATE TABLE series(id INTEGER PRIMARY KEY, metric TEXT NOT NULL, "
-                     "provider TEXT, account TEXT, project TEXT, api_key_id TEXT, model TEXT, "
-                     "line_item TEXT)") ||
-        sql_exec(db, "CREATE TABLE points(series_id INTEGER NOT NULL, t INTEGER NOT NULL, "
-                     "value REAL NOT NULL, PRIMARY KEY(series_id, t)) WITHOUT ROWID") ||
+    if (bench_sql_exec(db,
+                       "CREATE TABLE series(id INTEGER PRIMARY KEY, metric TEXT NOT NULL, "
+                       "provider TEXT, account TEXT, project TEXT, api_key_id TEXT, model TEXT, "
+                       "line_item TEXT)") ||
+        bench_sql_exec(db, "CREATE TABLE points(series_id INTEGER NOT NULL, t INTEGER NOT NULL, "
+                           "value REAL NOT NULL, PRIMARY KEY(series_id, t)) WITHOUT ROWID") ||
         sqlite3_prepare_v2(db, "INSERT INTO series VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", -1,
                            &ser, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO points VALUES(?1, ?2, ?3)", -1, &ins, NULL) !=
             SQLITE_OK ||
-        sql_exec(db, "BEGIN"))
+        bench_sql_exec(db, "BEGIN"))
         goto fail;
     size_t n_usage = d->n_keys * N_USAGE;
     for (size_t i = 0; i < d->n_series; i++) {
@@ -532,20 +515,19 @@ static int sqlite_build(const struct dataset *d, const char *dir, sqlite3 **out,
             sqlite3_reset(ins);
             ++*rows;
             if (++in_txn == SQLITE_TXN_ROWS) {
-                if (sql_exec(db, "COMMIT") || sql_exec(db, "BEGIN"))
+                if (bench_sql_exec(db, "COMMIT") || bench_sql_exec(db, "BEGIN"))
                     goto fail;
                 ++*txns;
                 in_txn = 0;
             }
         }
     }
-    if (sql_exec(db, "COMMIT") || sql_exec(db, "ANALYZE") ||
-        sql_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"))
+    if (bench_sql_exec(db, "COMMIT") || bench_sql_settle(db))
         goto fail;
     ++*txns;
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA cache_size=-%d", SQLITE_CACHE_KB);
-    if (sql_exec(db, pragma) || sql_exec(db, "PRAGMA temp_store=MEMORY"))
+    if (bench_sql_exec(db, pragma) || bench_sql_exec(db, "PRAGMA temp_store=MEMORY"))
         goto fail;
     rc = 0;
     goto out;
@@ -707,18 +689,19 @@ static int run_bound(sqlite3 *db, const char *sql, int64_t a, int64_t b)
 static int sqlite_report(sqlite3 *db, const struct dataset *d, struct sq_out *o)
 {
     memset(o, 0, sizeof *o);
-    if (sql_exec(db, SQL_DROP) != 0)
+    if (bench_sql_exec(db, SQL_DROP) != 0)
         return -1;
     double t0 = now_ms();
     if (run_bound(db, SQL_STAGE, d->pfrom, d->to) != 0)
         return -1;
     o->stage_ms = now_ms() - t0;
-    if (sql_exec(db, SQL_CELLS) != 0 || run_bound(db, SQL_FACTS, d->from / TU_DAY, INT64_MIN) != 0)
+    if (bench_sql_exec(db, SQL_CELLS) != 0 ||
+        run_bound(db, SQL_FACTS, d->from / TU_DAY, INT64_MIN) != 0)
         return -1;
     for (size_t i = 0; i < N_FIGURES; i++)
         if (run_figure(db, &FIGURES[i], o) != 0)
             return -1;
-    if (sql_exec(db, SQL_DROP) != 0)
+    if (bench_sql_exec(db, SQL_DROP) != 0)
         return -1;
     o->ms = now_ms() - t0;
     t0 = now_ms();

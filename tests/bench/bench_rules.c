@@ -16,12 +16,11 @@
 #include "../../common/timeutil.h"
 #include "../../storage/ts.h"
 
-#include "benchutil.h"
+#include "benchsql.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -884,17 +883,6 @@ out:
     return rc;
 }
 
-static int sql_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "sqlite: %s: %s\n", sql, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
 /*
  * The est_cost_usd series of the dataset for the hours [from, to) in SQLite:
  * WAL, points(series_id, ts, value) keyed (series_id, ts) WITHOUT ROWID (the
@@ -905,23 +893,20 @@ static int sqlite_build(const struct dataset *d, const char *dir, int64_t from, 
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *ser = NULL, *ins = NULL;
-    char path[4096];
     int rc = -1;
     *rows = 0;
-    if (mkdir(dir, 0755) != 0 || join_path(path, sizeof path, dir, "points.db") != 0)
+    if (bench_sql_open(dir, &db) != 0)
         return -1;
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        goto fail;
-    if (sql_exec(db, "PRAGMA journal_mode=WAL") || sql_exec(db, "PRAGMA synchronous=NORMAL") ||
-        sql_exec(db, "CREATE TABLE series(id INTEGER PRIMARY KEY, provider TEXT, account TEXT, "
-                     "project TEXT, api_key_id TEXT, model TEXT)") ||
-        sql_exec(db, "CREATE TABLE points(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, "
-                     "value REAL NOT NULL, PRIMARY KEY(series_id, ts)) WITHOUT ROWID") ||
+    if (bench_sql_exec(db,
+                       "CREATE TABLE series(id INTEGER PRIMARY KEY, provider TEXT, account TEXT, "
+                       "project TEXT, api_key_id TEXT, model TEXT)") ||
+        bench_sql_exec(db, "CREATE TABLE points(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, "
+                           "value REAL NOT NULL, PRIMARY KEY(series_id, ts)) WITHOUT ROWID") ||
         sqlite3_prepare_v2(db, "INSERT INTO series VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &ser,
                            NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "INSERT INTO points VALUES(?1, ?2, ?3)", -1, &ins, NULL) !=
             SQLITE_OK ||
-        sql_exec(db, "BEGIN"))
+        bench_sql_exec(db, "BEGIN"))
         goto fail;
     for (size_t c = 0; c < d->n_combos; c++) {
         const struct combo *k = &d->combos[c];
@@ -947,11 +932,10 @@ static int sqlite_build(const struct dataset *d, const char *dir, int64_t from, 
             sqlite3_reset(ins);
             ++*rows;
         }
-        if (c % 64 == 63 && (sql_exec(db, "COMMIT") || sql_exec(db, "BEGIN")))
+        if (c % 64 == 63 && (bench_sql_exec(db, "COMMIT") || bench_sql_exec(db, "BEGIN")))
             goto fail;
     }
-    if (sql_exec(db, "COMMIT") || sql_exec(db, "ANALYZE") ||
-        sql_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"))
+    if (bench_sql_exec(db, "COMMIT") || bench_sql_settle(db))
         goto fail;
     rc = 0;
     goto out;

@@ -8,13 +8,12 @@
 #include "../../common/timeutil.h"
 #include "../../storage/ts.h"
 
-#include "benchutil.h"
+#include "benchsql.h"
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <rocksdb/c.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,17 +638,6 @@ out:
 
 /* ---- backend: SQLite ------------------------------------------------------ */
 
-static int sql_exec(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "sqlite: %s: %s\n", sql, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
 static const char sql_agg_hour[] =
     "SELECT s.project, p.ts, SUM(p.value) FROM series s JOIN points p ON p.series_id = s.id "
     "WHERE s.metric = ?1 AND p.ts >= ?2 AND p.ts < ?3 GROUP BY s.project, p.ts";
@@ -715,27 +703,20 @@ static int run_sqlite(const struct dataset *d, const struct week *w, const char 
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *ins = NULL, *ser = NULL;
-    char path[4096];
     int rc = -1;
-    if (mkdir(dir, 0755) != 0 || join_path(path, sizeof path, dir, "points.db") != 0) {
-        fprintf(stderr, "sqlite: cannot create %s: %s\n", dir, strerror(errno));
+    if (bench_sql_open(dir, &db) != 0)
         return -1;
-    }
-    if (sqlite3_open(path, &db) != SQLITE_OK) {
-        fprintf(stderr, "sqlite: open %s: %s\n", path, db ? sqlite3_errmsg(db) : "no memory");
-        goto out;
-    }
-    if (sql_exec(db, "PRAGMA journal_mode=WAL") || sql_exec(db, "PRAGMA synchronous=NORMAL") ||
-        sql_exec(db, "CREATE TABLE series(id INTEGER PRIMARY KEY, metric TEXT NOT NULL, "
-                     "provider TEXT, account TEXT, project TEXT, api_key_id TEXT, model TEXT)") ||
-        sql_exec(db, "CREATE TABLE points(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, "
-                     "value REAL NOT NULL, PRIMARY KEY(series_id, ts)) WITHOUT ROWID"))
+    if (bench_sql_exec(db,
+                       "CREATE TABLE series(id INTEGER PRIMARY KEY, metric TEXT NOT NULL, "
+                       "provider TEXT, account TEXT, project TEXT, api_key_id TEXT, model TEXT)") ||
+        bench_sql_exec(db, "CREATE TABLE points(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, "
+                           "value REAL NOT NULL, PRIMARY KEY(series_id, ts)) WITHOUT ROWID"))
         goto out;
 
     double t0 = now_s();
     if (sqlite3_prepare_v2(db, "INSERT INTO series VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &ser,
                            NULL) != SQLITE_OK ||
-        sql_exec(db, "BEGIN"))
+        bench_sql_exec(db, "BEGIN"))
         goto fail;
     for (size_t s = 0; s < d->n_series; s++) {
         const struct combo *k = &d->combos[s / N_METRICS];
@@ -750,7 +731,7 @@ static int run_sqlite(const struct dataset *d, const struct week *w, const char 
             goto fail;
         sqlite3_reset(ser);
     }
-    if (sql_exec(db, "COMMIT"))
+    if (bench_sql_exec(db, "COMMIT"))
         goto out;
     res->setup_s = now_s() - t0;
 
@@ -760,7 +741,7 @@ static int run_sqlite(const struct dataset *d, const struct week *w, const char 
     double c0 = cpu_s();
     t0 = now_s();
     size_t in_txn = 0;
-    if (sql_exec(db, "BEGIN"))
+    if (bench_sql_exec(db, "BEGIN"))
         goto out;
     for (size_t h = 0; h < d->hours; h++) {
         int64_t bucket = bucket_of(d, h);
@@ -772,13 +753,13 @@ static int run_sqlite(const struct dataset *d, const struct week *w, const char 
                 goto fail;
             sqlite3_reset(ins);
             if (++in_txn >= SQLITE_TXN_ROWS) {
-                if (sql_exec(db, "COMMIT") || sql_exec(db, "BEGIN"))
+                if (bench_sql_exec(db, "COMMIT") || bench_sql_exec(db, "BEGIN"))
                     goto out;
                 in_txn = 0;
             }
         }
     }
-    if (sql_exec(db, "COMMIT"))
+    if (bench_sql_exec(db, "COMMIT"))
         goto out;
     res->ingest_s = now_s() - t0;
     res->ingest_cpu_s = cpu_s() - c0;
@@ -786,7 +767,7 @@ static int run_sqlite(const struct dataset *d, const struct week *w, const char 
 
     /* SQLite has no compaction step that shrinks it; fold the WAL into the file and ANALYZE. */
     t0 = now_s();
-    if (sql_exec(db, "ANALYZE") || sql_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"))
+    if (bench_sql_settle(db))
         goto out;
     res->compact_s = now_s() - t0;
     sqlite_print_plan(db);
