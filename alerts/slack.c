@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/strbuf.h"
 #include "../common/timeutil.h"
 #include "sink.h"
 
@@ -30,65 +31,6 @@ struct slack {
     char *username;
 };
 
-/* ---- a growing string --------------------------------------------------- */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_putn(struct sb *b, const char *s, size_t n)
-{
-    if (b->oom || n == 0)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof buf)
-        b->oom = 1;
-    else
-        sb_putn(b, buf, (size_t)n);
-}
-
-/* The string so far (never NULL unless out of memory). */
-static const char *sb_str(struct sb *b)
-{
-    if (!b->p && !b->oom) {
-        b->p = calloc(1, 1);
-        b->cap = 1;
-        b->oom = !b->p;
-    }
-    return b->oom ? NULL : b->p;
-}
-
 static size_t utf8_len(const unsigned char *p)
 {
     size_t n = *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC0 ? 2 : 1;
@@ -103,7 +45,7 @@ static size_t utf8_len(const unsigned char *p)
  * Appends s with & < > escaped for mrkdwn, at most max bytes of output; a
  * longer text is cut at a character boundary and ends with an ellipsis.
  */
-static void put_esc(struct sb *b, const char *s, size_t max)
+static void put_esc(struct strbuf *b, const char *s, size_t max)
 {
     size_t full = 0;
     for (const char *p = s; *p; p++)
@@ -245,7 +187,7 @@ static void amount(char *buf, size_t len, double v, const char *unit)
  * 1.5x) over 1d, impact $150.30". Only spend_spike's threshold is a ratio;
  * every other rule states it in the observed unit.
  */
-static void observed_line(struct sb *b, const json_t *a)
+static void observed_line(struct strbuf *b, const json_t *a)
 {
     const json_t *o = json_object_get(a, "observed");
     const char *unit = jstr(o, "unit", NULL), *window = jstr(o, "window", NULL);
@@ -338,7 +280,7 @@ static int label_sections(json_t *blocks, const json_t *labels)
                 return -1;
         }
         char *val = label_text(v);
-        struct sb t = {0};
+        struct strbuf t = {0};
         sb_puts(&t, "*");
         put_esc(&t, k, 64);
         sb_puts(&t, "*\n");
@@ -352,7 +294,7 @@ static int label_sections(json_t *blocks, const json_t *labels)
     return 0;
 }
 
-static void causes_text(struct sb *b, const json_t *causes)
+static void causes_text(struct strbuf *b, const json_t *causes)
 {
     size_t n = json_array_size(causes);
     if (n == 0)
@@ -379,7 +321,7 @@ static void causes_text(struct sb *b, const json_t *causes)
 }
 
 /* Appends one section built by the caller in t (freed here). */
-static int add_text(json_t *blocks, struct sb *t)
+static int add_text(json_t *blocks, struct strbuf *t)
 {
     int rc = t->len ? add(blocks, section(sb_str(t))) : 0;
     if (t->oom)
@@ -389,13 +331,13 @@ static int add_text(json_t *blocks, struct sb *t)
     return rc;
 }
 
-static json_t *single(const json_t *a, struct sb *text)
+static json_t *single(const json_t *a, struct strbuf *text)
 {
     char sev[16], dur[48];
     int res = resolved(a), has_dur = res && open_for(a, dur, sizeof dur);
     const char *rule_name = jstr(a, "rule_name", jstr(a, "rule", "alert"));
     json_t *doc = json_object(), *blocks = json_array();
-    struct sb t = {0};
+    struct strbuf t = {0};
     upper(sev, sizeof sev, jstr(a, "severity", "unknown"));
 
     /* fallback text */
@@ -461,7 +403,7 @@ fail:
     return NULL;
 }
 
-static json_t *digest(const json_t *const *alerts, size_t n, struct sb *text)
+static json_t *digest(const json_t *const *alerts, size_t n, struct strbuf *text)
 {
     size_t counts[3] = {0}, n_res = 0;
     int top = -1;
@@ -474,7 +416,7 @@ static json_t *digest(const json_t *const *alerts, size_t n, struct sb *text)
             top = r > top ? r : top;
         }
     }
-    struct sb t = {0};
+    struct strbuf t = {0};
     static const char *const names[] = {"info", "warning", "critical"};
     for (int r = 2; r >= 0; r--) {
         if (counts[r])
@@ -594,7 +536,7 @@ static int slack_format(void *ctx, const json_t *const *alerts, size_t n, int64_
                         struct alert_msg *out, char *err, size_t errlen)
 {
     struct slack *s = ctx;
-    struct sb text = {0};
+    struct strbuf text = {0};
     json_t *doc = NULL;
     (void)now;
     *out = (struct alert_msg){0};

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/strbuf.h"
 #include "../common/timeutil.h"
 #include "sink.h"
 
@@ -37,58 +38,10 @@ static const char *const FACILITIES[24] = {
     "local0", "local1", "local2",   "local3", "local4", "local5", "local6", "local7",
 };
 
-/* ---- a growing string --------------------------------------------------- */
-
-struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_putn(struct sb *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof buf)
-        b->oom = 1;
-    else
-        sb_putn(b, buf, (size_t)n);
-}
-
 /* ---- escaping ------------------------------------------------------------ */
 
 /* An RFC 5424 header token: printable ASCII without spaces, 1..max, else "-". */
-static void token(struct sb *b, const char *s, size_t max)
+static void token(struct strbuf *b, const char *s, size_t max)
 {
     size_t n = 0;
     for (; s && s[n] && n < max; n++) {
@@ -104,7 +57,7 @@ static void token(struct sb *b, const char *s, size_t max)
  * control characters as spaces, at most max bytes of input (cut at a
  * character boundary).
  */
-static void cef_header(struct sb *b, const char *s, size_t max)
+static void cef_header(struct strbuf *b, const char *s, size_t max)
 {
     size_t n = strlen(s);
     if (n > max) {
@@ -120,7 +73,7 @@ static void cef_header(struct sb *b, const char *s, size_t max)
 }
 
 /* A CEF extension value: \ = escaped, \n \r written as \n \r, other controls as spaces. */
-static void cef_value(struct sb *b, const char *s)
+static void cef_value(struct strbuf *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '=')
@@ -135,7 +88,7 @@ static void cef_value(struct sb *b, const char *s)
 }
 
 /* " key=value" with value escaped; nothing when value is NULL. */
-static void ext(struct sb *b, const char *key, const char *value)
+static void ext(struct strbuf *b, const char *key, const char *value)
 {
     if (!value)
         return;
@@ -144,7 +97,7 @@ static void ext(struct sb *b, const char *key, const char *value)
 }
 
 /* " csNLabel=label csN=value"; nothing when value is NULL. */
-static void ext_cs(struct sb *b, int n, const char *label, const char *value)
+static void ext_cs(struct strbuf *b, int n, const char *label, const char *value)
 {
     if (!value)
         return;
@@ -153,7 +106,7 @@ static void ext_cs(struct sb *b, int n, const char *label, const char *value)
 }
 
 /* " cfpNLabel=label cfpN=<number>" when o[key] is a number. */
-static void ext_cfp(struct sb *b, int n, const json_t *o, const char *key)
+static void ext_cfp(struct strbuf *b, int n, const json_t *o, const char *key)
 {
     json_t *v = json_object_get(o, key);
     if (json_is_number(v))
@@ -161,7 +114,7 @@ static void ext_cfp(struct sb *b, int n, const json_t *o, const char *key)
 }
 
 /* " key=<epoch ms>" for an RFC 3339 time; nothing when it does not parse. */
-static void ext_ms(struct sb *b, const char *key, const char *t)
+static void ext_ms(struct strbuf *b, const char *key, const char *t)
 {
     int64_t s;
     if (t && tu_parse_time(t, &s) == 0)
@@ -172,7 +125,7 @@ static void ext_ms(struct sb *b, const char *key, const char *t)
  * The labels as "k=v;k=v" with \ ; = inside names and values escaped by a
  * backslash (the CEF escaping of the whole comes on top).
  */
-static void label_list(struct sb *b, const json_t *labels)
+static void label_list(struct strbuf *b, const json_t *labels)
 {
     const char *k;
     json_t *v;
@@ -240,7 +193,7 @@ static int syslog_format(void *ctx, const json_t *const *alerts, size_t n, int64
 {
     static const int SYSLOG_SEV[] = {6, 4, 2}, CEF_SEV[] = {3, 6, 9};
     struct syslog_sink *s = ctx;
-    struct sb b = {0};
+    struct strbuf b = {0};
     char ts[32];
     int64_t t;
     *out = (struct alert_msg){0};
@@ -283,7 +236,7 @@ static int syslog_format(void *ctx, const json_t *const *alerts, size_t n, int64
     ext_cs(&b, 3, "provider", jstr(labels, "provider"));
     ext_cs(&b, 4, "account", jstr(labels, "account"));
     if (json_object_size(labels)) {
-        struct sb l = {0};
+        struct strbuf l = {0};
         label_list(&l, labels);
         if (l.oom)
             b.oom = 1;

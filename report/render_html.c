@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/strbuf.h"
 #include "../common/timeutil.h"
 
 #define DASH "—"
@@ -35,89 +36,18 @@ static const char *const PALETTE[] = {"#2f6fb3", "#e08a1e", "#2a9d77", "#c05a9a"
 #define UP "#b42318"
 #define DOWN "#067647"
 
-/* ---- string builder ---------------------------------------------------- */
-
-struct sb {
-    char *buf;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_put(struct sb *b, const char *s, size_t n)
-{
-    if (b->oom || n == 0)
-        return;
-    if (n > SIZE_MAX - b->len - 1) {
-        b->oom = 1;
-        return;
-    }
-    size_t need = b->len + n + 1;
-    if (need > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < need)
-            cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->oom = 1;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, s, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
-}
-
-static void sb_puts(struct sb *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    if ((size_t)n < sizeof tmp) {
-        sb_put(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    int m = vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    if (m == n)
-        sb_put(b, big, (size_t)n);
-    else
-        b->oom = 1;
-    free(big);
-}
-
 /*
  * Appends s HTML-escaped (& < > " '), control characters as spaces, cut after
  * max characters (code points) with an ellipsis.
  */
-static void sb_esc_max(struct sb *b, const char *s, size_t max)
+static void sb_esc_max(struct strbuf *b, const char *s, size_t max)
 {
     size_t chars = 0;
     const char *run = s;
     for (const char *p = s; *p; p++) {
         unsigned char ch = (unsigned char)*p;
         if ((ch & 0xC0) != 0x80 && chars++ == max) {
-            sb_put(b, run, (size_t)(p - run));
+            sb_putn(b, run, (size_t)(p - run));
             sb_puts(b, "…");
             return;
         }
@@ -133,7 +63,7 @@ static void sb_esc_max(struct sb *b, const char *s, size_t max)
                 rep = " ";
         }
         if (rep) {
-            sb_put(b, run, (size_t)(p - run));
+            sb_putn(b, run, (size_t)(p - run));
             sb_puts(b, rep);
             run = p + 1;
         }
@@ -141,7 +71,7 @@ static void sb_esc_max(struct sb *b, const char *s, size_t max)
     sb_puts(b, run);
 }
 
-static void sb_esc(struct sb *b, const char *s)
+static void sb_esc(struct strbuf *b, const char *s)
 {
     sb_esc_max(b, s, SIZE_MAX);
 }
@@ -187,7 +117,7 @@ static size_t karr(const json_t *o, const char *key, const json_t **arr)
 
 /* ---- number, time and text formatting ---------------------------------- */
 
-static void put_u64_grouped(struct sb *b, uint64_t v)
+static void put_u64_grouped(struct strbuf *b, uint64_t v)
 {
     char digits[32];
     int n = snprintf(digits, sizeof digits, "%" PRIu64, v);
@@ -197,20 +127,20 @@ static void put_u64_grouped(struct sb *b, uint64_t v)
     }
     for (int i = 0; i < n; i++) {
         if (i > 0 && (n - i) % 3 == 0)
-            sb_put(b, ",", 1);
-        sb_put(b, &digits[i], 1);
+            sb_putn(b, ",", 1);
+        sb_putn(b, &digits[i], 1);
     }
 }
 
-static void put_i64(struct sb *b, int64_t v)
+static void put_i64(struct strbuf *b, int64_t v)
 {
     if (v < 0)
-        sb_put(b, "-", 1);
+        sb_putn(b, "-", 1);
     put_u64_grouped(b, v < 0 ? (uint64_t)(-(v + 1)) + 1 : (uint64_t)v);
 }
 
 /* A count: rounded to a whole number, thousands separated. */
-static void put_int(struct sb *b, double v)
+static void put_int(struct strbuf *b, double v)
 {
     if (fabs(v) >= 9e18)
         sb_printf(b, "%.3g", v);
@@ -219,7 +149,7 @@ static void put_int(struct sb *b, double v)
 }
 
 /* A count for a headline: 10 million and up shortened ("1.76B"), exact in its title. */
-static void put_count_short(struct sb *b, double v)
+static void put_count_short(struct strbuf *b, double v)
 {
     static const struct {
         double div;
@@ -237,7 +167,7 @@ static void put_count_short(struct sb *b, double v)
 }
 
 /* Dollars with thousands separators, to the cent (or whole dollars). */
-static void put_money(struct sb *b, double v, int cents)
+static void put_money(struct strbuf *b, double v, int cents)
 {
     double a = fabs(v);
     if (a >= 9e15) {
@@ -246,15 +176,15 @@ static void put_money(struct sb *b, double v, int cents)
     }
     uint64_t c = (uint64_t)llround(cents ? a * 100.0 : a);
     if (v < 0 && c > 0)
-        sb_put(b, "-", 1);
-    sb_put(b, "$", 1);
+        sb_putn(b, "-", 1);
+    sb_putn(b, "$", 1);
     put_u64_grouped(b, cents ? c / 100 : c);
     if (cents)
         sb_printf(b, ".%02u", (unsigned)(c % 100));
 }
 
 /* change_pct in percent: "▲ 12.3%", "▼ 4.0%", "0.0%", or "—" when not a number. */
-static void put_change(struct sb *b, const json_t *v)
+static void put_change(struct strbuf *b, const json_t *v)
 {
     double p;
     if (!jnum(v, &p)) {
@@ -277,7 +207,7 @@ static void put_change(struct sb *b, const json_t *v)
 
 enum tfmt { T_DATETIME, T_DATE, T_DAY, T_ISODATE };
 
-static void put_unix(struct sb *b, int64_t t, enum tfmt f)
+static void put_unix(struct strbuf *b, int64_t t, enum tfmt f)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -298,7 +228,7 @@ static void put_unix(struct sb *b, int64_t t, enum tfmt f)
 }
 
 /* An RFC 3339 string or Unix seconds as "YYYY-MM-DD HH:MM"; other strings as given. */
-static void put_time(struct sb *b, const json_t *v)
+static void put_time(struct strbuf *b, const json_t *v)
 {
     int64_t t = 0;
     if (json_is_string(v) && tu_parse_time(json_string_value(v), &t) != 0) {
@@ -314,7 +244,7 @@ static void put_time(struct sb *b, const json_t *v)
     put_unix(b, t, T_DATETIME);
 }
 
-static void put_duration(struct sb *b, double secs)
+static void put_duration(struct strbuf *b, double secs)
 {
     if (secs < 0 || secs > 1e12) {
         sb_puts(b, DASH);
@@ -333,7 +263,7 @@ static void put_duration(struct sb *b, double secs)
 }
 
 /* Any JSON value for a person: strings escaped, numbers grouped, lists joined. */
-static void put_any(struct sb *b, const json_t *v, int depth)
+static void put_any(struct strbuf *b, const json_t *v, int depth)
 {
     double x;
     size_t i, n = 0;
@@ -389,7 +319,7 @@ static void put_any(struct sb *b, const json_t *v, int depth)
 /* ---- rendering context --------------------------------------------------- */
 
 struct ctx {
-    struct sb b;
+    struct strbuf b;
     const json_t *r;
     const char *prov[MAXPROV]; /* provider names in first-seen order */
     size_t nprov;
@@ -534,7 +464,7 @@ static struct colspec colspec_for(const char *key)
 }
 
 /* An unknown key as a heading: "last_seen_at" becomes "Last seen at". */
-static void put_heading(struct sb *b, const char *key)
+static void put_heading(struct strbuf *b, const char *key)
 {
     size_t n = strlen(key) < 40 ? strlen(key) : 40;
     char head[41];
@@ -555,7 +485,7 @@ static int kind_numeric(enum kind k)
 
 static void put_cell(struct ctx *c, const json_t *v, enum kind k)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     double x;
     switch (k) {
     case K_MONEY:
@@ -600,7 +530,7 @@ static void put_cell(struct ctx *c, const json_t *v, enum kind k)
  */
 static void table(struct ctx *c, const json_t *arr, const char *const *keys, size_t nkeys)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     struct colspec cols[MAX_COLS];
     size_t ncols = 0, nrows = 0, n = json_is_array(arr) ? json_array_size(arr) : 0;
     for (size_t i = 0; i < n; i++)
@@ -679,7 +609,7 @@ static void section_table(struct ctx *c, const char *h, const json_t *arr, const
 /* A list of new entities: strings as chips, objects as a table. */
 static void entity_list(struct ctx *c, const char *h, const json_t *arr)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     size_t n = json_is_array(arr) ? json_array_size(arr) : 0;
     if (n && json_is_object(json_array_get(arr, 0))) {
         section_table(c, h, arr, NULL, 0);
@@ -741,7 +671,7 @@ static size_t sorted_items(struct ctx *c, const json_t *arr, const char *key, st
 
 static void svg_open(struct ctx *c, const char *id, double w, double h, int font, const char *title)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     sb_printf(b,
               "<svg id=\"%s\" class=\"chart\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"",
               id, w, h);
@@ -813,7 +743,7 @@ static double day_value(const struct ctx *c, const json_t *day, size_t s)
 /* (1) One stacked column per day, one segment per provider. */
 static void chart_daily(struct ctx *c)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     const json_t **days;
     size_t nd = day_objects(c, &days);
     figure_open(c, "wide", "Daily spend by provider");
@@ -901,7 +831,7 @@ static void chart_daily(struct ctx *c)
 static void hbars(struct ctx *c, const char *id, const char *title, const struct item *it, size_t n,
                   const char *label_key, const char *const *sub_keys, size_t nsub, int with_share)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     const double W = 560, L = 4, VALW = 175, ROW = 52, BAR = 18, PAD = 6;
     double max = 0;
     for (size_t i = 0; i < n; i++)
@@ -950,7 +880,7 @@ static void chart_top(struct ctx *c, const char *arr_key, const char *id, const 
                       const char *noun, size_t top, const char *label_key,
                       const char *const *sub_keys, size_t nsub, int with_share)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     const json_t *arr;
     karr(c->r, arr_key, &arr);
     struct item *it = NULL;
@@ -972,7 +902,7 @@ static void chart_top(struct ctx *c, const char *arr_key, const char *id, const 
 /* (5) This week against last: two bars per provider (or for the totals). */
 static void chart_wow(struct ctx *c)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     const json_t *arr;
     size_t n = karr(c->r, "by_provider", &arr), rows = 0;
     const json_t *row[MAXPROV];
@@ -1100,7 +1030,7 @@ static const char CSS[] =
 
 static void page_head(struct ctx *c)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     const json_t *period = jget(c->r, "period");
     const char *from = kstr(period, "from"), *to = kstr(period, "to");
     int64_t ft = 0, tt = 0;
@@ -1156,7 +1086,7 @@ static void cards(struct ctx *c)
         {"estimated_cost_usd", "Estimated", 1}, {"input_tokens", "Input tokens", 0},
         {"output_tokens", "Output tokens", 0},  {"requests", "Requests", 0},
     };
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     const json_t *t = jget(c->r, "totals"), *prev = jget(c->r, "previous_totals"),
                  *chg = jget(c->r, "change_pct");
     sb_puts(b, "<section id=\"summary\"><h2>Summary</h2>\n<div class=\"cards\">\n");
@@ -1211,7 +1141,7 @@ static void charts(struct ctx *c)
 
 static void daily_table(struct ctx *c)
 {
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     const json_t **days;
     size_t nd = day_objects(c, &days);
     sb_printf(b, "<h3>Daily <span class=\"count\">(%zu)</span></h3>\n", nd);
@@ -1269,7 +1199,7 @@ static void ops_tables(struct ctx *c)
 {
     const json_t *r = c->r, *alerts = jget(r, "alerts"), *keys = jget(r, "keys"),
                  *ent = jget(r, "new_entities");
-    struct sb *b = &c->b;
+    struct strbuf *b = &c->b;
     sb_puts(b, "<section id=\"alerts\"><h2>Alerts</h2>\n");
     section_table(c, "Fired", jget(alerts, "fired"),
                   COLS("rule_name", "severity", "summary", "starts_at", "ends_at", "open_seconds"));
@@ -1325,12 +1255,12 @@ int rep_render_html(const json_t *report, char **out, size_t *len, char *err, si
                   "and estimated from list prices elsewhere; money is rounded to cents, times "
                   "are UTC.</footer>\n</main>\n</body>\n</html>\n");
     if (c.b.oom) {
-        free(c.b.buf);
+        free(c.b.p);
         if (err && errlen)
             snprintf(err, errlen, "report: out of memory rendering HTML");
         return -1;
     }
-    *out = c.b.buf;
+    *out = c.b.p;
     *len = c.b.len;
     return 0;
 }
