@@ -61,6 +61,52 @@ static inline int sim_start(struct sim *s, const char *const extra[])
     return s->port > 0 ? 0 : -1;
 }
 
+/*
+ * Starts the simulator as most end-to-end tests use it: days of history up to
+ * now, seed 7, the two admin keys it accepts, and scenario (NULL: its
+ * default, steady). 0 ok.
+ */
+static inline int sim_start_month(struct sim *s, const char *now, const char *days,
+                                  const char *scenario, const char *openai_key,
+                                  const char *anthropic_key)
+{
+    const char *args[] = {"--now",
+                          now,
+                          "--days",
+                          days,
+                          "--seed",
+                          "7",
+                          "--openai-key",
+                          openai_key,
+                          "--anthropic-key",
+                          anthropic_key,
+                          scenario ? "--scenario" : NULL,
+                          scenario,
+                          NULL};
+    return sim_start(s, args);
+}
+
+/*
+ * The config's "providers" member for the simulator's two accounts
+ * (acme-openai, acme-claude; keys from $BW_T_OPENAI and $BW_T_ANTHROPIC;
+ * 35 days of backfill), with a trailing comma. 0 ok, -1 when len is short.
+ */
+static inline int sim_providers_json(const struct sim *s, char *buf, size_t len)
+{
+    int n = snprintf(
+        buf, len,
+        "  \"providers\": [\n"
+        "    {\"type\": \"openai\", \"name\": \"acme-openai\",\n"
+        "     \"base_url\": \"http://127.0.0.1:%d/v1\", \"admin_key_env\": \"BW_T_OPENAI\",\n"
+        "     \"backfill\": \"35d\"},\n"
+        "    {\"type\": \"anthropic\", \"name\": \"acme-claude\",\n"
+        "     \"base_url\": \"http://127.0.0.1:%d\", \"admin_key_env\": \"BW_T_ANTHROPIC\",\n"
+        "     \"backfill\": \"35d\"}\n"
+        "  ],\n",
+        s->port, s->port);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 /* Stops the simulator with SIGTERM; returns its exit status. */
 static inline int sim_stop(struct sim *s)
 {

@@ -61,22 +61,15 @@ static const char RULES[] =
 
 static void write_config(struct fx *f)
 {
-    char text[16384];
+    char text[16384], providers[1024];
+    assert_int_equal(sim_providers_json(&f->sim, providers, sizeof providers), 0);
     snprintf(text, sizeof text,
              "{\n"
              "  \"data_dir\": \"%s\",\n"
              "  \"prices\": \"conf/prices.json\",\n"
-             "  \"providers\": [\n"
-             "    {\"type\": \"openai\", \"name\": \"acme-openai\",\n"
-             "     \"base_url\": \"http://127.0.0.1:%d/v1\", \"admin_key_env\": \"BW_T_OPENAI\",\n"
-             "     \"backfill\": \"35d\"},\n"
-             "    {\"type\": \"anthropic\", \"name\": \"acme-claude\",\n"
-             "     \"base_url\": \"http://127.0.0.1:%d\", \"admin_key_env\": \"BW_T_ANTHROPIC\",\n"
-             "     \"backfill\": \"35d\"}\n"
-             "  ],\n"
-             "%s"
+             "%s%s"
              "}\n",
-             f->data, f->sim.port, f->sim.port, RULES);
+             f->data, providers, RULES);
     assert_int_equal(tu_write_file(f->cfg, text, 0600), 0);
 }
 
@@ -86,20 +79,7 @@ static int setup_scenario(void **state, const char *scenario)
     f->dir = tu_mkdtemp();
     snprintf(f->cfg, sizeof f->cfg, "%s/byokwatch.json", f->dir);
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    const char *args[] = {"--now",
-                          NOW,
-                          "--days",
-                          "40",
-                          "--seed",
-                          "7",
-                          "--openai-key",
-                          OPENAI_KEY,
-                          "--anthropic-key",
-                          ANTHROPIC_KEY,
-                          "--scenario",
-                          scenario,
-                          NULL};
-    assert_int_equal(sim_start(&f->sim, args), 0);
+    assert_int_equal(sim_start_month(&f->sim, NOW, "40", scenario, OPENAI_KEY, ANTHROPIC_KEY), 0);
     write_config(f);
     *state = f;
     return 0;

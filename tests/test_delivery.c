@@ -52,7 +52,8 @@ static char slack_env[256];
 
 static void write_config(struct fx *f, const char *webhook_extra)
 {
-    char sinks[4096], text[16384];
+    char sinks[4096], text[16384], providers[1024];
+    assert_int_equal(sim_providers_json(&f->sim, providers, sizeof providers), 0);
     int n = snprintf(
         sinks, sizeof sinks,
         "    {\"type\": \"webhook\", \"name\": \"siem\",\n"
@@ -76,14 +77,7 @@ static void write_config(struct fx *f, const char *webhook_extra)
              "{\n"
              "  \"data_dir\": \"%s\",\n"
              "  \"prices\": \"conf/prices.json\",\n"
-             "  \"providers\": [\n"
-             "    {\"type\": \"openai\", \"name\": \"acme-openai\",\n"
-             "     \"base_url\": \"http://127.0.0.1:%d/v1\", \"admin_key_env\": \"BW_T_OPENAI\",\n"
-             "     \"backfill\": \"35d\"},\n"
-             "    {\"type\": \"anthropic\", \"name\": \"acme-claude\",\n"
-             "     \"base_url\": \"http://127.0.0.1:%d\", \"admin_key_env\": \"BW_T_ANTHROPIC\",\n"
-             "     \"backfill\": \"35d\"}\n"
-             "  ],\n"
+             "%s"
              "  \"rules\": [\n"
              "    {\"type\": \"spend_spike\", \"name\": \"key-spend-spike\", \"window\": \"1d\",\n"
              "     \"baseline\": \"14d\", \"min_spend_usd\": 5, \"group_by\": [\"provider\", "
@@ -99,7 +93,7 @@ static void write_config(struct fx *f, const char *webhook_extra)
              "  ],\n"
              "  \"sinks\": [\n%s\n  ]\n"
              "}\n",
-             f->data, f->sim.port, f->sim.port, sinks);
+             f->data, providers, sinks);
     assert_int_equal(tu_write_file(f->cfg, text, 0600), 0);
 }
 
@@ -109,20 +103,7 @@ static int setup_with(void **state, int am, int sys)
     f->dir = tu_mkdtemp();
     snprintf(f->cfg, sizeof f->cfg, "%s/byokwatch.json", f->dir);
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
-    const char *args[] = {"--now",
-                          NOW,
-                          "--days",
-                          "40",
-                          "--seed",
-                          "7",
-                          "--openai-key",
-                          OPENAI_KEY,
-                          "--anthropic-key",
-                          ANTHROPIC_KEY,
-                          "--scenario",
-                          "demo",
-                          NULL};
-    assert_int_equal(sim_start(&f->sim, args), 0);
+    assert_int_equal(sim_start_month(&f->sim, NOW, "40", "demo", OPENAI_KEY, ANTHROPIC_KEY), 0);
     if (recv_start(&f->recv, HMAC) != 0)
         fail_msg("bw-recv: %s", f->recv.err);
     snprintf(slack_env, sizeof slack_env, "BW_T_SLACK=http://127.0.0.1:%d/slack", f->recv.port);

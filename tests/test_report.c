@@ -834,10 +834,7 @@ static int e2e_setup(void **state)
         free(e);
         return -1;
     }
-    const char *args[] = {
-        "--now",        SIM_NOW,    "--days",          "40",          "--seed", "7",
-        "--openai-key", OPENAI_KEY, "--anthropic-key", ANTHROPIC_KEY, NULL};
-    if (sim_start(&e->sim, args) != 0) {
+    if (sim_start_month(&e->sim, SIM_NOW, "40", NULL, OPENAI_KEY, ANTHROPIC_KEY) != 0) {
         tu_rmtree(e->dir);
         free(e->dir);
         free(e);

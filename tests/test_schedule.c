@@ -100,10 +100,8 @@ static int setup(void **state)
     f->dir = tu_mkdtemp();
     snprintf(f->cfg, sizeof f->cfg, "%s/byokwatch.json", f->dir);
     snprintf(f->out, sizeof f->out, "%s/reports", f->dir);
-    const char *args[] = {
-        "--now",    "2026-11-22T12:00:00Z", "--days",      "30", "--seed", "7", "--openai-key",
-        OPENAI_KEY, "--anthropic-key",      ANTHROPIC_KEY, NULL};
-    assert_int_equal(sim_start(&f->sim, args), 0);
+    assert_int_equal(
+        sim_start_month(&f->sim, "2026-11-22T12:00:00Z", "30", NULL, OPENAI_KEY, ANTHROPIC_KEY), 0);
     if (recv_start(&f->recv, NULL) != 0)
         fail_msg("bw-recv: %s", f->recv.err);
     char text[8192];
