@@ -793,17 +793,6 @@ static void usage(FILE *f)
                "  --quick     1000 series, 30 days: a smoke run\n");
 }
 
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     long series = 0, days = 0, runs = 0;
@@ -820,16 +809,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
             usage(stdout);
             return 1;
         } else if (v && !strcmp(a, "--series")) {
-            if (parse_num(v, 2L * SERIES_PER_PROJECT, 100000, &series) ||
+            if (bench_parse_num(v, 2L * SERIES_PER_PROJECT, 100000, &series) ||
                 series % SERIES_PER_PROJECT)
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--days")) {
-            if (parse_num(v, 16, REP_MAX_DAYS, &days))
+            if (bench_parse_num(v, 16, REP_MAX_DAYS, &days))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--runs")) {
-            if (parse_num(v, 1, MAX_RUNS, &runs))
+            if (bench_parse_num(v, 1, MAX_RUNS, &runs))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--dir")) {

@@ -1058,17 +1058,6 @@ static void usage(FILE *f)
             SERIES_UNIT, 6 * SERIES_UNIT);
 }
 
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     long series = 0, days = 0, short_days = 0, hours = 0, rounds = 0;
@@ -1085,23 +1074,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
             usage(stdout);
             return 1;
         } else if (v && !strcmp(a, "--series")) {
-            if (parse_num(v, 6 * SERIES_UNIT, 1000000, &series) || series % SERIES_UNIT)
+            if (bench_parse_num(v, 6 * SERIES_UNIT, 1000000, &series) || series % SERIES_UNIT)
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--days")) {
-            if (parse_num(v, SPIKE_DAYS + 2, 390, &days))
+            if (bench_parse_num(v, SPIKE_DAYS + 2, 390, &days))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--short-days")) {
-            if (parse_num(v, SPIKE_DAYS + 2, 390, &short_days))
+            if (bench_parse_num(v, SPIKE_DAYS + 2, 390, &short_days))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--hours")) {
-            if (parse_num(v, 1, 24L * 14, &hours))
+            if (bench_parse_num(v, 1, 24L * 14, &hours))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--rounds")) {
-            if (parse_num(v, 1, 99, &rounds))
+            if (bench_parse_num(v, 1, 99, &rounds))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--dir")) {

@@ -471,17 +471,6 @@ static void usage(FILE *f)
                "The receiver is bw-recv, path in $BW_RECV (default build/bw-recv).\n");
 }
 
-static int parse_num(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     long n = 0, batch = 0;
@@ -498,11 +487,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
             usage(stdout);
             return 1;
         } else if (v && !strcmp(a, "--deliveries")) {
-            if (parse_num(v, N_DECILES, 1000000, &n))
+            if (bench_parse_num(v, N_DECILES, 1000000, &n))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--batch")) {
-            if (parse_num(v, 1, 100000, &batch))
+            if (bench_parse_num(v, 1, 100000, &batch))
                 goto bad;
             i++;
         } else if (v && !strcmp(a, "--dir")) {

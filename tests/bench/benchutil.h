@@ -1,6 +1,7 @@
 /*
  * Small helpers the benchmarks share: clocks (wall, process CPU), the load
- * average, medians, and directory trees (join, exists, remove, size).
+ * average, medians, command-line numbers, and directory trees (join,
+ * exists, remove, size).
  */
 #ifndef BW_BENCHUTIL_H
 #define BW_BENCHUTIL_H
@@ -70,6 +71,18 @@ static inline double max_of(const double *v, size_t n)
     for (size_t i = 0; i < n; i++)
         m = v[i] > m ? v[i] : m;
     return m;
+}
+
+/* A decimal integer in [lo, hi] (a command-line value); 0 ok, -1 otherwise. */
+static inline int bench_parse_num(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
 }
 
 static inline int join_path(char *buf, size_t len, const char *a, const char *b)
