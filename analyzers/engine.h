@@ -153,10 +153,11 @@ const char *ana_business_unit(const struct config *cfg, const char *project,
 
 /*
  * ts_aggregate for rules: during an evaluation pass (ana_engine_evaluate),
- * answered from a per-pass cache of each metric's recent window when the
- * query fits it (analyzers/cache.c), so rules asking for overlapping data
- * do not each seek every series; otherwise, and outside a pass, plain
- * ts_aggregate. Same results, same ownership (free with ts_agg_free).
+ * answered from the engine's cache of each metric's recent window when the
+ * query fits it (analyzers/cache.c, kept between passes), so rules asking
+ * for overlapping data do not each seek every series; otherwise, and
+ * outside a pass, plain ts_aggregate. Same results, same ownership (free
+ * with ts_agg_free).
  */
 int ana_aggregate(struct ts_store *st, const struct ts_agg_query *q, struct ts_agg_result *out,
                   char *err, size_t errlen);
